@@ -1,0 +1,71 @@
+/**
+ * Typed CPI errors. Each carries the Bosh::Clouds type the Director knows and `ok_to_retry`;
+ * only src/rpc turns them into the response shape.
+ */
+export class CpiError extends Error {
+  readonly boshType: string = 'Bosh::Clouds::CpiError';
+  readonly okToRetry: boolean;
+
+  constructor(message: string, options: { okToRetry?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.okToRetry = options.okToRetry ?? false;
+  }
+
+  /** The same error type with `context: ` in front of the message (each step adds its own). */
+  withContext(context: string): CpiError {
+    const Type = this.constructor as new (message: string, options: { okToRetry?: boolean; cause?: unknown }) => CpiError;
+    return new Type(`${context}: ${this.message}`, { okToRetry: this.okToRetry, cause: this });
+  }
+}
+
+export class CloudError extends CpiError {
+  override readonly boshType: string = 'Bosh::Clouds::CloudError';
+}
+export class NotImplemented extends CpiError {
+  override readonly boshType = 'Bosh::Clouds::NotImplemented';
+}
+export class NotSupported extends CpiError {
+  override readonly boshType = 'Bosh::Clouds::NotSupported';
+}
+export class VMNotFound extends CloudError {
+  override readonly boshType = 'Bosh::Clouds::VMNotFound';
+}
+export class DiskNotFound extends CloudError {
+  override readonly boshType = 'Bosh::Clouds::DiskNotFound';
+}
+export class DiskNotAttached extends CloudError {
+  override readonly boshType = 'Bosh::Clouds::DiskNotAttached';
+}
+export class NoDiskSpace extends CloudError {
+  override readonly boshType = 'Bosh::Clouds::NoDiskSpace';
+}
+export class VMCreationFailed extends CloudError {
+  override readonly boshType = 'Bosh::Clouds::VMCreationFailed';
+}
+
+/** Request-level problems (bad JSON, bad arguments, bad config): a CloudError naming the field. */
+export class InvalidRequest extends CloudError {}
+
+function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}
+
+/**
+ * Wraps any thrown value with context, keeping a CpiError's type and ok_to_retry; anything else
+ * (a TypeError, a Node system error) becomes a CloudError.
+ */
+export function wrapError(context: string, error: unknown): CpiError {
+  if (error instanceof CpiError) return error.withContext(context);
+  return new CloudError(`${context}: ${messageOf(error)}`, { cause: error });
+}
+
+/** Runs `step`, rethrowing its failure wrapped with `context`. */
+export async function withContext<T>(context: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    throw wrapError(context, error);
+  }
+}
