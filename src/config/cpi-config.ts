@@ -1,0 +1,102 @@
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * cpi.json, as rendered by jobs/warden_cpi/templates/cpi.json.erb (snake_case, mirroring the job
+ * properties) or as the upstream bosh-warden-cpi release renders it (PascalCase Go field names,
+ * matched case-insensitively as Go's encoding/json does). Both normalise to CpiConfig.
+ */
+
+const absolutePath = z.string().min(1).refine((value) => value.startsWith('/'), 'must be an absolute path');
+
+const blobstoreSchema = z.object({
+  provider: z.string().min(1),
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const cpiConfigSchema = z.object({
+  warden: z.object({
+    connect_network: z.enum(['tcp', 'unix']),
+    connect_address: z.string().min(1),
+  }),
+  actions: z.object({
+    stemcells_dir: absolutePath.default('/var/vcap/store/warden_cpi/stemcells'),
+    expand_stemcell_tarball: z.boolean().default(true),
+    disks_dir: absolutePath.default('/var/vcap/store/warden_cpi/disks'),
+    host_ephemeral_bind_mounts_dir: absolutePath.default('/var/vcap/store/warden_cpi/ephemeral_bind_mounts_dir'),
+    host_persistent_bind_mounts_dir: absolutePath.default('/var/vcap/store/warden_cpi/persistent_bind_mounts_dir'),
+    guest_ephemeral_bind_mount_path: absolutePath.default('/var/vcap/data'),
+    guest_persistent_bind_mounts_dir: absolutePath.default('/warden-cpi-dev'),
+    /** Lock files and the CPI's own records; defaults to `<parent of stemcells_dir>/cpi_state`. */
+    state_dir: absolutePath.optional(),
+  }),
+  agent: z.object({
+    mbus: z.string().min(1),
+    ntp: z.array(z.string()).default([]),
+    blobstore: blobstoreSchema.nullable().optional(),
+  }),
+  start_containers_with_systemd: z.boolean().default(false),
+  log_level: z.enum(['debug', 'info', 'warn', 'error']).optional(),
+});
+
+export type CpiConfigInput = z.input<typeof cpiConfigSchema>;
+type ParsedConfig = z.infer<typeof cpiConfigSchema>;
+export type CpiConfig = ParsedConfig & { actions: ParsedConfig['actions'] & { state_dir: string } };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Go's encoding/json matches keys case-insensitively; `ConnectNetwork` -> `connect_network`. */
+function snakeCase(key: string): string {
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
+    .toLowerCase();
+}
+
+// Keys whose values are free-form maps that must keep their spelling (blobstore options).
+const OPAQUE_KEYS = new Set(['options']);
+
+function normaliseKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(normaliseKeys);
+  if (!isRecord(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, inner]) => {
+      const name = snakeCase(key);
+      return [name, OPAQUE_KEYS.has(name) ? inner : normaliseKeys(inner)];
+    }),
+  );
+}
+
+/** Upstream nests `agent` under `Actions`; ours has it at the top level. Accept both. */
+function liftAgent(config: Record<string, unknown>): Record<string, unknown> {
+  const actions = config.actions;
+  if (config.agent === undefined && isRecord(actions) && actions.agent !== undefined) {
+    const { agent, ...rest } = actions;
+    return { ...config, actions: rest, agent };
+  }
+  return config;
+}
+
+export function formatIssuePath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), '');
+}
+
+export class InvalidConfig extends Error {
+  override name = 'InvalidConfig';
+}
+
+/** Validates a parsed cpi.json; throws InvalidConfig naming the first bad field. */
+export function parseCpiConfig(json: unknown): CpiConfig {
+  if (!isRecord(json)) throw new InvalidConfig('config must be a JSON object');
+  const result = cpiConfigSchema.safeParse(liftAgent(normaliseKeys(json) as Record<string, unknown>));
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const field = issue ? formatIssuePath(issue.path) : '';
+    throw new InvalidConfig(`config field '${field || '(root)'}': ${issue?.message ?? 'invalid'}`);
+  }
+  const config = result.data;
+  const stateDir = config.actions.state_dir ?? join(dirname(config.actions.stemcells_dir), 'cpi_state');
+  return { ...config, actions: { ...config.actions, state_dir: stateDir } };
+}
