@@ -44,8 +44,8 @@ export class VMCreationFailed extends CloudError {
   override readonly boshType = 'Bosh::Clouds::VMCreationFailed';
 }
 
-/** Request-level problems (bad JSON, bad arguments, bad config): a CloudError naming the field. */
-export class InvalidRequest extends CloudError {}
+/** Request-level problems (bad JSON, bad arguments, bad config): a CpiError naming the field. */
+export class InvalidRequest extends CpiError {}
 
 function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;

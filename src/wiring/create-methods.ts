@@ -1,7 +1,9 @@
 import type { CpiConfig } from '../config/cpi-config';
 import type { Logger } from '../log/logger';
 import { NotImplemented } from '../errors/cpi-errors';
-import type { MethodHandler } from '../rpc/define-method';
+import { type MethodHandler, defineMethod } from '../rpc/define-method';
+import { createNetwork, createNetworkArgs } from '../actions/create-network';
+import { deleteNetwork, deleteNetworkArgs } from '../actions/delete-network';
 import type { MethodName } from '../rpc/method-names';
 
 /** Every method except `info` (answered by src/rpc without loading any of this). */
@@ -40,8 +42,8 @@ export function createMethods(config: CpiConfig, logger: Logger): MethodTable {
     set_disk_metadata: notImplemented('set_disk_metadata'),
     snapshot_disk: notImplemented('snapshot_disk'),
     delete_snapshot: notImplemented('delete_snapshot'),
-    create_network: notImplemented('create_network'),
-    delete_network: notImplemented('delete_network'),
+    create_network: defineMethod('create_network', createNetworkArgs, (args) => createNetwork({}, args)),
+    delete_network: defineMethod('delete_network', deleteNetworkArgs, (args) => deleteNetwork({}, args)),
     current_vm_id: notImplemented('current_vm_id'),
   };
 }

@@ -1,0 +1,25 @@
+import { createLogger, format, transports } from 'winston';
+import type { Logger } from './logger';
+import type { LoggerOptions } from './stderr-logger';
+
+export function createWinstonLogger(options: LoggerOptions): Logger {
+  const tag = options.requestId === undefined ? '' : ` [req_id ${options.requestId}]`;
+  const logger = createLogger({
+    level: options.level,
+    format: format.combine(
+      format.timestamp(),
+      format.printf(({ timestamp, level, message, ...meta }) => {
+        const extra = Object.keys(meta).length > 0 ? ` ${JSON.stringify(meta)}` : '';
+        return `${String(timestamp)} ${level.toUpperCase()} garden-cpi${tag} ${String(message)}${extra}`;
+      }),
+    ),
+    // stdout carries exactly one JSON document, so every level goes to stderr.
+    transports: [new transports.Stream({ stream: options.stderr() })],
+  });
+  return {
+    debug: (message, meta) => void logger.debug(message, meta ?? {}),
+    info: (message, meta) => void logger.info(message, meta ?? {}),
+    warn: (message, meta) => void logger.warn(message, meta ?? {}),
+    error: (message, meta) => void logger.error(message, meta ?? {}),
+  };
+}

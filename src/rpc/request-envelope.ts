@@ -1,0 +1,45 @@
+// zod/mini keeps `info` fast: this runs on every call (reference/cpi-rpc-contract.md note 1).
+import * as z from 'zod/mini';
+import { InvalidRequest } from '../errors/cpi-errors';
+import { formatIssuePath } from '../config/cpi-config';
+
+export const requestEnvelopeSchema = z.object({
+  method: z.string().check(z.minLength(1, "'method' must be a non-empty string")),
+  arguments: z.array(z.unknown()),
+  context: z.optional(z.nullable(z.record(z.string(), z.unknown()))),
+  api_version: z.optional(z.nullable(z.int().check(z.minimum(1, "'api_version' must be an integer >= 1")))),
+});
+
+export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
+
+/** Parses the raw stdin text into the request envelope, or throws InvalidRequest naming the problem. */
+export function parseRequest(text: string): RequestEnvelope {
+  if (text.trim() === '') throw new InvalidRequest('Invalid request: stdin was empty, expected one JSON object');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    // JSON.parse quotes part of the input, which may hold secrets: keep only the position.
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
+    throw new InvalidRequest(`Invalid request: not valid JSON${position === undefined ? '' : ` (at position ${position})`}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new InvalidRequest(`Invalid request: expected a JSON object, got ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json}`);
+  }
+  const result = requestEnvelopeSchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const field = issue ? formatIssuePath(issue.path) : '';
+    throw new InvalidRequest(`Invalid request: field '${field || '(root)'}': ${issue?.message ?? 'invalid'}`);
+  }
+  return result.data;
+}
+
+/** The request id the Director sends in context.request_id (bosh-cli sends none). */
+export function requestIdOf(json: unknown): string | undefined {
+  if (typeof json !== 'object' || json === null) return undefined;
+  const context = (json as { context?: unknown }).context;
+  if (typeof context !== 'object' || context === null) return undefined;
+  const id = (context as { request_id?: unknown }).request_id;
+  return typeof id === 'string' ? id.slice(0, 100) : undefined;
+}
