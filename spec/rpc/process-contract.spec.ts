@@ -68,7 +68,7 @@ describe('bin/cpi process contract (built bundle)', () => {
     ['empty stdin', '', /stdin was empty/],
     ['whitespace only', '  \n', /stdin was empty/],
     ['non-JSON', '{"method": "info", ', /not valid JSON/],
-    ['invalid UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), /not valid JSON/],
+    ['invalid UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), /not valid UTF-8/],
     ['a JSON array', '[1,2]', /expected a JSON object, got an array/],
     ['a JSON string', '"info"', /expected a JSON object, got string/],
     ['JSON null', 'null', /expected a JSON object, got null/],

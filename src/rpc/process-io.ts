@@ -1,6 +1,6 @@
 import { readSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { MAX_REQUEST_BYTES, type StdinContent, readStdin } from './read-stdin';
+import { MAX_REQUEST_BYTES, type StdinContent, decodeUtf8, readStdin } from './read-stdin';
 
 const STDIN_FD = 0;
 const STDOUT_FD = 1;
@@ -26,7 +26,8 @@ export async function readProcessStdin(fallback: () => Readable): Promise<StdinC
       if (isErrno(error, 'EAGAIN')) {
         const rest = await readStdin(fallback(), Math.max(0, MAX_REQUEST_BYTES - bytes));
         if (rest.kind === 'too_large') return { kind: 'too_large', bytes: bytes + rest.bytes };
-        return { kind: 'ok', text: Buffer.concat([...chunks, Buffer.from(rest.text)]).toString('utf8') };
+        if (rest.kind === 'not_utf8') return rest;
+        return decodeUtf8(Buffer.concat([...chunks, Buffer.from(rest.text)]));
       }
       if (isErrno(error, 'EOF')) break;
       throw error;
@@ -36,7 +37,7 @@ export async function readProcessStdin(fallback: () => Readable): Promise<StdinC
     if (bytes <= MAX_REQUEST_BYTES) chunks.push(Buffer.from(buffer.subarray(0, read)));
   }
   if (bytes > MAX_REQUEST_BYTES) return { kind: 'too_large', bytes };
-  return { kind: 'ok', text: Buffer.concat(chunks).toString('utf8') };
+  return decodeUtf8(Buffer.concat(chunks));
 }
 
 /** Writes all of `text` to fd 1 synchronously, so the response is flushed before the process exits. */

@@ -2,7 +2,19 @@ import type { Readable } from 'node:stream';
 
 export const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
 
-export type StdinContent = { kind: 'ok'; text: string } | { kind: 'too_large'; bytes: number };
+export type StdinContent = { kind: 'ok'; text: string } | { kind: 'too_large'; bytes: number } | { kind: 'not_utf8' };
+
+/**
+ * Strict UTF-8: a lenient decode would turn invalid bytes into U+FFFD and let a mangled cid through as if
+ * it were a real one.
+ */
+export function decodeUtf8(bytes: Buffer): StdinContent {
+  try {
+    return { kind: 'ok', text: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
+  } catch {
+    return { kind: 'not_utf8' };
+  }
+}
 
 /**
  * Reads stdin to EOF. Past MAX_REQUEST_BYTES the rest is drained and dropped rather than left unread:
@@ -19,7 +31,7 @@ export function readStdin(stdin: Readable, maxBytes = MAX_REQUEST_BYTES): Promis
     stdin.once('error', reject);
     stdin.once('end', () => {
       if (bytes > maxBytes) resolve({ kind: 'too_large', bytes });
-      else resolve({ kind: 'ok', text: Buffer.concat(chunks).toString('utf8') });
+      else resolve(decodeUtf8(Buffer.concat(chunks)));
     });
   });
 }

@@ -4,7 +4,8 @@
  * that names a password, secret, key, token or certificate.
  */
 const SECRET_KEY = /pass(word)?|secret|private|key|token|cert|credential|^ca$|^env$|^options$/i;
-const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/)[^/@\s:]+(:[^/@\s]*)?@/gi;
+// Bounded repetitions keep this linear on huge hostile strings (an unbounded scheme part was quadratic).
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]{0,31}:\/\/)[^/@\s:]{1,256}(:[^/@\s]{0,256})?@/gi;
 
 export const REDACTED = '<redacted>';
 

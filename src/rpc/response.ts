@@ -19,11 +19,18 @@ export function successResponse(result: unknown, log: string): CpiResponse {
   return { result: result === undefined ? null : result, error: null, log };
 }
 
+/** Task logs and the Director's error text stay readable even when a hostile request echoes huge input. */
+export const MAX_MESSAGE_LENGTH = 1024;
+
+function capped(message: string): string {
+  return message.length <= MAX_MESSAGE_LENGTH ? message : `${message.slice(0, MAX_MESSAGE_LENGTH)}… (${message.length - MAX_MESSAGE_LENGTH} more characters)`;
+}
+
 /** The single place where errors become `Bosh::Clouds::*`: anything untyped is a CloudError. */
 export function errorResponse(error: unknown, log: string): CpiResponse {
   if (isCpiError(error)) {
-    return { result: null, error: { type: error.boshType, message: error.message, ok_to_retry: error.okToRetry }, log };
+    return { result: null, error: { type: error.boshType, message: capped(error.message), ok_to_retry: error.okToRetry }, log };
   }
   const message = error instanceof Error ? `${error.name}: ${error.message}` : `Unexpected error: ${String(error)}`;
-  return { result: null, error: { type: 'Bosh::Clouds::CloudError', message, ok_to_retry: false }, log };
+  return { result: null, error: { type: 'Bosh::Clouds::CloudError', message: capped(message), ok_to_retry: false }, log };
 }

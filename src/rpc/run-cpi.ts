@@ -61,14 +61,19 @@ export async function answerRequest(io: CpiProcessIo): Promise<CpiResponse> {
     if (input.kind === 'too_large') {
       throw new InvalidRequest(`Invalid request: ${input.bytes} bytes on stdin, more than the ${MAX_REQUEST_BYTES} byte limit`);
     }
+    if (input.kind === 'not_utf8') throw new InvalidRequest('Invalid request: stdin is not valid UTF-8');
     request = parseRequest(input.text);
     const requestId = typeof request.context?.request_id === 'string' ? request.context.request_id : undefined;
     logger = createStderrLogger({ level: envLevel ?? 'info', requestId, stderr: io.stderr });
     const config = loadConfig(io.argv);
-    logger = createStderrLogger({ level: envLevel ?? config.log_level ?? 'info', requestId, stderr: io.stderr });
-    logger.debug('Request', { method: request.method, arguments: redactArguments(request.method, request.arguments), api_version: request.api_version });
+    const level = envLevel ?? config.log_level ?? 'info';
+    logger = createStderrLogger({ level, requestId, stderr: io.stderr });
+    // Redacting walks the whole request: only pay for it when debug lines are written.
+    if (level === 'debug') {
+      logger.debug('Request', { method: request.method, arguments: redactArguments(request.method, request.arguments), api_version: request.api_version });
+    }
     const result = await dispatch(request, config, logger);
-    logger.debug('Response', { result: redact(result) });
+    if (level === 'debug') logger.debug('Response', { result: redact(result) });
     return successResponse(result, `${request.method}: ${summarise(result)} (${elapsed()})`);
   } catch (error) {
     const method = request?.method ?? 'request';

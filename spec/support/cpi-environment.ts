@@ -1,0 +1,105 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type GardenEmulator, startGardenEmulator } from '../../src/garden-emulator/garden-emulator';
+import { type GardenClient, createGardenClient } from '../../src/garden/garden-client';
+import { silentLogger } from '../../src/log/logger';
+import { type CpiRun, runCpi } from './cpi-process';
+import { type CpiDirs, type LeakReport, findLeaks, loopDevicesBackedBy, mountsUnder } from './leak-checker';
+
+const exec = promisify(execFile);
+
+/**
+ * Test teardown even after a failed test: lazily unmounts everything under `dir` (deepest first), detaches
+ * loop devices backed by files under it, then removes it. Never used to hide leaks: suites assert
+ * `leaks()` before this runs.
+ */
+export async function forceCleanup(dir: string): Promise<void> {
+  for (const target of (await mountsUnder([dir])).sort((a, b) => b.length - a.length)) {
+    await exec('umount', ['-l', target]).catch(() => undefined);
+  }
+  for (const entry of await loopDevicesBackedBy(dir)) {
+    await exec('losetup', ['-d', entry.split(' ')[0] ?? '']).catch(() => undefined);
+  }
+  await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * A Garden emulator plus a CPI config whose dirs all live in one temp dir: what the lifecycle, concurrency
+ * and fault suites (and the demo) drive the built bin/cpi against.
+ */
+export interface CpiEnvironment {
+  dir: string;
+  dirs: CpiDirs;
+  configPath: string;
+  garden: GardenEmulator;
+  client: GardenClient;
+  /** One CPI call, spawned as the Director does; `apiVersion` undefined sends no api_version (bosh-cli info). */
+  call(method: string, args: unknown[], options?: { apiVersion?: number | null; requestId?: string | null; env?: Record<string, string> }): Promise<CpiRun>;
+  /** Like call, but throws when the response carries an error; returns the result. */
+  ok<T = unknown>(method: string, args: unknown[], options?: { apiVersion?: number | null; requestId?: string | null }): Promise<T>;
+  leaks(): Promise<LeakReport>;
+  close(): Promise<void>;
+}
+
+export async function startCpiEnvironment(options: { processMode?: 'scripted' | 'exec'; config?: Record<string, unknown> } = {}): Promise<CpiEnvironment> {
+  const dir = await mkdtemp(join(tmpdir(), 'cpi-env-'));
+  const garden = await startGardenEmulator({ listen: { host: '127.0.0.1', port: 0 }, stateDir: join(dir, 'garden'), processMode: options.processMode ?? 'scripted' });
+  const dirs: CpiDirs = {
+    stemcellsDir: join(dir, 'stemcells'),
+    disksDir: join(dir, 'disks'),
+    ephemeralDir: join(dir, 'ephemeral_bind_mounts_dir'),
+    persistentDir: join(dir, 'persistent_bind_mounts_dir'),
+    stateDir: join(dir, 'cpi_state'),
+  };
+  const configPath = join(dir, 'cpi.json');
+  await writeFile(
+    configPath,
+    JSON.stringify({
+      warden: { connect_network: garden.address.network, connect_address: garden.address.address },
+      actions: {
+        stemcells_dir: dirs.stemcellsDir,
+        disks_dir: dirs.disksDir,
+        host_ephemeral_bind_mounts_dir: dirs.ephemeralDir,
+        host_persistent_bind_mounts_dir: dirs.persistentDir,
+        state_dir: dirs.stateDir,
+      },
+      agent: { mbus: 'nats://nats:nats-secret-password@10.254.50.4:4222', ntp: ['time1.example.com'] },
+      ...options.config,
+    }),
+  );
+  const client = createGardenClient({ network: garden.address.network, address: garden.address.address, logger: silentLogger });
+  let counter = 100000;
+  const call: CpiEnvironment['call'] = (method, args, callOptions = {}) => {
+    counter += 1;
+    const apiVersion = callOptions.apiVersion === undefined ? 2 : callOptions.apiVersion;
+    const requestId = callOptions.requestId === undefined ? `cpi-${counter}` : callOptions.requestId;
+    const context: Record<string, unknown> = { director_uuid: 'lifecycle-director' };
+    if (requestId !== null) context.request_id = requestId;
+    const body: Record<string, unknown> = { method, arguments: args, context };
+    if (apiVersion !== null) body.api_version = apiVersion;
+    return runCpi(configPath, JSON.stringify(body), { env: callOptions.env });
+  };
+  return {
+    dir,
+    dirs,
+    configPath,
+    garden,
+    client,
+    call,
+    async ok<T>(method: string, args: unknown[], callOptions = {}) {
+      const run = await call(method, args, callOptions);
+      if (run.status !== 0 || run.response.error !== null) {
+        throw new Error(`${method} failed: ${JSON.stringify(run.response.error)} (exit ${String(run.status)}); stderr: ${run.stderr.slice(-2000)}`);
+      }
+      return run.response.result as T;
+    },
+    leaks: () => findLeaks(dirs, () => garden.containerHandles()),
+    async close() {
+      await garden.close();
+      await forceCleanup(dir);
+    },
+  };
+}
