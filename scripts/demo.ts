@@ -1,57 +1,126 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { type GardenEmulator, startGardenEmulator } from '../src/garden-emulator/garden-emulator';
+import { type GardenClient, createGardenClient } from '../src/garden/garden-client';
+import { silentLogger } from '../src/log/logger';
+import { busyboxStemcell } from '../spec/support/busybox-stemcell';
+import { forceCleanup } from '../spec/support/cpi-environment';
+import { runCpi } from '../spec/support/cpi-process';
+import { type CpiDirs, findLeaks } from '../spec/support/leak-checker';
 
 /**
- * `npm run demo`: drives the built CPI the way the Director does, one process per call, printing one line per
- * call (method, result summary, milliseconds).
+ * `npm run demo`: a readable CPI lifecycle, one bin/cpi process per call exactly as the Director runs it,
+ * against the embedded Garden emulator (exec mode: real chrooted containers, loop devices and mounts), or
+ * against a real Garden when GARDEN_ADDRESS is set (`host:port`, or a unix socket path).
  */
-const BUNDLE = resolve(__dirname, '../dist/cpi.js');
 
-interface Response {
-  result: unknown;
-  error: { type: string; message: string } | null;
+const NETWORKS = {
+  default: { type: 'manual', ip: '10.244.0.10', netmask: '255.255.255.0', gateway: '10.244.0.1', dns: ['8.8.8.8'], default: ['dns', 'gateway'], cloud_properties: {} },
+};
+
+function summary(result: unknown): string {
+  const text = JSON.stringify(result) ?? 'null';
+  return text.length > 90 ? `${text.slice(0, 87)}...` : text;
 }
 
-function call(configPath: string, method: string, args: unknown[]): Promise<Response> {
-  const started = Date.now();
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BUNDLE, configPath], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, stdio: ['pipe', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', () => {
-      const response = JSON.parse(out) as Response;
-      const summary = response.error ? `${response.error.type}: ${response.error.message}` : JSON.stringify(response.result);
-      console.log(`${method.padEnd(18)} ${summary.slice(0, 110).padEnd(112)} ${String(Date.now() - started).padStart(5)} ms`);
-      resolvePromise(response);
-    });
-    child.stdin.end(JSON.stringify({ method, arguments: args, context: { director_uuid: 'demo', request_id: `cpi-${Date.now() % 1000000}` }, api_version: 2 }));
-  });
+function gardenAddress(): { network: 'tcp' | 'unix'; address: string } | undefined {
+  const address = process.env.GARDEN_ADDRESS;
+  if (address === undefined || address === '') return undefined;
+  return { network: address.startsWith('/') ? 'unix' : 'tcp', address };
 }
 
 async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    throw new Error('the demo needs root: the CPI makes bind mounts, loop devices and ext4 images (run it with sudo)');
+  }
   const dir = await mkdtemp(join(tmpdir(), 'garden-cpi-demo-'));
+  let emulator: GardenEmulator | undefined;
   try {
+    const real = gardenAddress();
+    emulator = real === undefined ? await startGardenEmulator({ listen: { host: '127.0.0.1', port: 0 }, stateDir: join(dir, 'garden'), processMode: 'exec' }) : undefined;
+    const garden = real ?? emulator?.address;
+    if (garden === undefined) throw new Error('no Garden');
+    console.log(real ? `Garden: ${garden.address} (GARDEN_ADDRESS)` : `Garden: embedded emulator (exec mode) on ${garden.address}`);
+    const client: GardenClient = createGardenClient({ ...garden, logger: silentLogger });
+
+    const dirs: CpiDirs = {
+      stemcellsDir: join(dir, 'stemcells'),
+      disksDir: join(dir, 'disks'),
+      ephemeralDir: join(dir, 'ephemeral_bind_mounts_dir'),
+      persistentDir: join(dir, 'persistent_bind_mounts_dir'),
+      stateDir: join(dir, 'cpi_state'),
+    };
     const configPath = join(dir, 'cpi.json');
     await writeFile(
       configPath,
       JSON.stringify({
-        warden: { connect_network: 'tcp', connect_address: process.env.GARDEN_ADDRESS ?? '127.0.0.1:7777' },
-        actions: { stemcells_dir: join(dir, 'stemcells'), disks_dir: join(dir, 'disks'), state_dir: join(dir, 'state') },
-        agent: { mbus: 'nats://nats:nats@127.0.0.1:4222' },
+        warden: { connect_network: garden.network, connect_address: garden.address },
+        actions: {
+          stemcells_dir: dirs.stemcellsDir,
+          disks_dir: dirs.disksDir,
+          host_ephemeral_bind_mounts_dir: dirs.ephemeralDir,
+          host_persistent_bind_mounts_dir: dirs.persistentDir,
+          state_dir: dirs.stateDir,
+        },
+        agent: { mbus: 'nats://nats:demo-password@10.244.0.2:4222' },
       }),
     );
-    const info = await call(configPath, 'info', []);
-    if (info.error) throw new Error('info failed');
-    await call(configPath, 'create_network', [{ type: 'manual', cloud_properties: {} }]);
+
+    let requestNumber = 100000;
+    const call = async <T>(method: string, args: unknown[]): Promise<T> => {
+      requestNumber += 1;
+      const started = Date.now();
+      const run = await runCpi(configPath, JSON.stringify({ method, arguments: args, context: { director_uuid: 'demo', request_id: `cpi-${requestNumber}` }, api_version: 2 }));
+      const ms = Date.now() - started;
+      const error = run.response.error;
+      console.log(`${method.padEnd(16)} ${(error ? `${error.type}: ${error.message}` : summary(run.response.result)).padEnd(92)} ${String(ms).padStart(5)} ms`);
+      if (error) throw new Error(`${method} failed`);
+      return run.response.result as T;
+    };
+    const inVm = async (vm: string, script: string): Promise<string> => {
+      const result = await client.exec(vm, { path: '/bin/sh', args: ['-c', script], user: 'root' });
+      if (result.exitStatus !== 0) throw new Error(`'${script}' failed in ${vm}: ${result.stderr}`);
+      console.log(`  (inside ${vm.slice(0, 8)}) $ ${script}${result.stdout.trim() ? ` -> ${result.stdout.trim()}` : ''}`);
+      return result.stdout;
+    };
+
+    const stemcell = await busyboxStemcell();
+    await call('info', []);
+    const stemcellCid = await call<string>('create_stemcell', [stemcell.imagePath, {}]);
+    const [vm1] = await call<[string]>('create_vm', ['agent-1', stemcellCid, { ports: [] }, NETWORKS, [], { bosh: { password: 'secret' } }]);
+    await call('has_vm', [vm1]);
+    await call('set_vm_metadata', [vm1, { director: 'demo', deployment: 'demo', name: 'web/0', index: 0 }]);
+    const disk = await call<string>('create_disk', [64, {}, vm1]);
+    await call('has_disk', [disk]);
+    const hint = await call<string>('attach_disk', [vm1, disk]);
+    await call('get_disks', [vm1]);
+    await inVm(vm1, `echo "written by ${vm1.slice(0, 8)}" > ${hint}/hello && cat ${hint}/hello`);
+    await call('detach_disk', [vm1, disk]);
+    await call('delete_vm', [vm1]);
+    await call('has_vm', [vm1]);
+    const [vm2] = await call<[string]>('create_vm', ['agent-2', stemcellCid, {}, NETWORKS, [disk], {}]);
+    await call('attach_disk', [vm2, disk]);
+    await inVm(vm2, `cat ${hint}/hello`);
+    await call('detach_disk', [vm2, disk]);
+    await call('resize_disk', [disk, 128]);
+    const snapshot = await call<string>('snapshot_disk', [disk, { deployment: 'demo', index: 0 }]);
+    await call('delete_snapshot', [snapshot]);
+    await call('delete_vm', [vm2]);
+    await call('delete_disk', [disk]);
+    await call('delete_stemcell', [stemcellCid]);
+
+    const leaks = await findLeaks(dirs, async () => (emulator ? emulator.containerHandles() : client.list({ 'garden-cpi.owner': 'garden-cpi' }).catch(() => [])));
+    const leaked = Object.entries(leaks).filter(([, items]) => items.length > 0);
+    console.log(leaked.length === 0 ? 'leak check: no mounts, loop devices, containers, locks or temp files left' : `leak check: LEAKED ${JSON.stringify(leaks)}`);
+    if (leaked.length > 0) process.exitCode = 1;
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await emulator?.close();
+    await forceCleanup(dir);
   }
 }
 
 void main().catch((error: unknown) => {
-  console.error(error);
+  console.error(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 });

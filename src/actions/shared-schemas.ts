@@ -17,3 +17,13 @@ export const cloudProperties = z.unknown();
 
 /** Metadata hashes: values may be strings, integers or anything else the Director sends. */
 export const metadata = z.record(z.string(), z.unknown()).nullable();
+
+/**
+ * A disk size in MiB: a positive integer, at most 16 TiB (the largest file ext4, the usual host filesystem
+ * for disks_dir, can hold), so an absurd size fails up front instead of half-way through truncate or mkfs.
+ */
+export const diskSizeMb = z
+  .number()
+  .int('must be a whole number of MiB')
+  .positive('must be positive')
+  .max(16 * 1024 * 1024, 'must be at most 16 TiB (16777216 MiB)');

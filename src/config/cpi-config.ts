@@ -22,7 +22,7 @@ export const cpiConfigSchema = z.object({
     connect_address: z.string().check(z.minLength(1)),
     /**
      * Garden's real init binary on the host, bind-mounted read-only into every container at
-     * /var/vcap/data/garden-init for the per-VM init wrapper (/work/helpers/vm-init-contract.md);
+     * /var/vcap/data/garden-init for the per-VM init wrapper (docs/vm-init-contract.md);
      * null, or a path that does not exist, adds no mount.
      */
     garden_init_path: withDefault(z.nullable(absolutePath), '/var/vcap/packages/guardian/bin/init'),

@@ -1,0 +1,114 @@
+import type { Locks } from '../../src/host/file-lock';
+import type { DiskAttachments, DiskMount } from '../../src/disks/disk-attachments';
+import type { DiskImages } from '../../src/disks/disk-images';
+import type { DiskSnapshots } from '../../src/disks/disk-snapshots';
+import type { VmPresence } from '../../src/disks/vm-presence';
+import { DiskNotFound, NotSupported } from '../../src/errors/cpi-errors';
+import { fakeSettings } from '../disks/disk-fixture';
+
+/** In-memory stand-ins for the disk services, recording what the actions asked for. */
+export function diskFakes() {
+  const calls: string[] = [];
+  const disks = new Map<string, number>(); // cid -> size MiB
+  const mounts = new Map<string, DiskMount[]>(); // disk -> mounts
+  const vmSet = new Set<string>();
+  const thawed: string[] = [];
+  let nextId = 0;
+
+  const images = {
+    async create(sizeMb: number) {
+      const cid = `disk-${(nextId += 1)}`;
+      disks.set(cid, sizeMb);
+      calls.push(`create ${sizeMb}`);
+      return cid;
+    },
+    async exists(cid: string) {
+      return disks.has(cid);
+    },
+    async sizeBytes(cid: string) {
+      const size = disks.get(cid);
+      return size === undefined ? undefined : size * 1024 * 1024;
+    },
+    async remove(cid: string) {
+      calls.push(`remove ${cid}`);
+      disks.delete(cid);
+    },
+    async grow(cid: string, sizeMb: number) {
+      const size = disks.get(cid);
+      if (size === undefined) throw new DiskNotFound(cid);
+      if (sizeMb < size) throw new NotSupported('shrinking');
+      calls.push(`grow ${cid} ${sizeMb}`);
+      disks.set(cid, sizeMb);
+    },
+  } satisfies DiskImages;
+
+  const attachments = {
+    unmountError: undefined as Error | undefined,
+    async mountsOf(cid: string) {
+      return mounts.get(cid) ?? [];
+    },
+    async mount(vm: string, cid: string) {
+      calls.push(`mount ${vm} ${cid}`);
+      mounts.set(cid, [...(mounts.get(cid) ?? []), { target: `/pbm/${vm}/${cid}`, vmCid: vm }]);
+    },
+    async unmount(vm: string, cid: string) {
+      if (attachments.unmountError) throw attachments.unmountError;
+      const before = mounts.get(cid) ?? [];
+      const after = before.filter((mount) => mount.vmCid !== vm);
+      mounts.set(cid, after);
+      const was = after.length !== before.length;
+      calls.push(`unmount ${vm} ${cid} ${was}`);
+      return was;
+    },
+    stray: new Map<string, string[]>(),
+    async strayMounts(cid: string): Promise<string[]> {
+      return attachments.stray.get(cid) ?? [];
+    },
+    async disksOf(vm: string) {
+      return [...mounts.entries()].filter(([, list]) => list.some((mount) => mount.vmCid === vm)).map(([cid]) => cid);
+    },
+  } satisfies DiskAttachments & { unmountError: Error | undefined; stray: Map<string, string[]> };
+
+  const snapshots = {
+    async take(cid: string, metadata: Record<string, unknown>, mountedAt: string | null) {
+      calls.push(`snapshot ${cid} ${JSON.stringify(metadata)} ${mountedAt}`);
+      return `snap-${(nextId += 1)}`;
+    },
+    async remove(cid: string) {
+      calls.push(`remove-snapshot ${cid}`);
+    },
+    async thawLeftover(cid: string) {
+      thawed.push(cid);
+    },
+  } satisfies DiskSnapshots;
+
+  const vms = {
+    async exists(vm: string) {
+      return vmSet.has(vm);
+    },
+  } satisfies VmPresence;
+
+  const lockNames: string[] = [];
+  const locks = {
+    async withLock<T>(name: string, work: () => Promise<T>) {
+      lockNames.push(name);
+      return work();
+    },
+  } satisfies Locks;
+
+  return {
+    calls,
+    disks,
+    mounts,
+    vmSet,
+    thawed,
+    lockNames,
+    images,
+    attachments,
+    snapshots,
+    vms,
+    locks,
+    settings: fakeSettings(),
+    guestPath: (cid: string) => `/warden-cpi-dev/${cid}`,
+  };
+}

@@ -1,0 +1,15 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { getDisks } from '../../src/actions/get-disks';
+import { call } from '../disks/disk-fixture';
+import { diskFakes } from './disk-fakes';
+
+describe('get_disks', () => {
+  it('lists the disks mounted for the VM, [] when none', async () => {
+    const fakes = diskFakes();
+    fakes.mounts.set('d1', [{ target: '/pbm/vm-1/d1', vmCid: 'vm-1' }]);
+    fakes.mounts.set('d2', [{ target: '/pbm/vm-2/d2', vmCid: 'vm-2' }]);
+    assert.deepEqual(await getDisks(fakes, ['vm-1'], call), ['d1']);
+    assert.deepEqual(await getDisks(fakes, ['vm-3'], call), []);
+  });
+});

@@ -1,0 +1,203 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCommandRunner } from '../../src/host/command-runner';
+import { createHostMounts, decodeMountPath, parseMountInfo } from '../../src/host/mounts';
+import { silentLogger } from '../../src/log/logger';
+
+const runner = createCommandRunner();
+const mounts = createHostMounts(runner, silentLogger, { busyAttempts: 3, busyDelayMs: 20 });
+
+function makeExt4Image(path: string, sizeMb = 16): void {
+  execFileSync('truncate', ['-s', `${sizeMb}M`, path]);
+  execFileSync('mkfs.ext4', ['-F', '-q', path]);
+}
+
+function targetsIn(text: string, root: string): string[] {
+  return parseMountInfo(text)
+    .map((entry) => entry.target)
+    .filter((target) => target === root || target.startsWith(`${root}/`));
+}
+
+/** Last-resort cleanup that does not depend on the code under test. */
+function forceCleanup(root: string): void {
+  for (let i = 0; i < 20; i += 1) {
+    const left = targetsIn(execFileSync('cat', ['/proc/self/mountinfo'], { encoding: 'utf8' }), root);
+    if (left.length === 0) break;
+    try {
+      execFileSync('umount', ['-l', left[left.length - 1]!], { stdio: 'ignore' });
+    } catch {
+      // keep trying the others
+    }
+  }
+}
+
+/** Waits until `pid` has exec'd with its cwd in `dir` (so it really holds the mount). */
+async function untilRunningIn(pid: number, dir: string): Promise<void> {
+  for (let i = 0; i < 500; i += 1) {
+    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => '');
+    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+    if (cwd === dir && comm.trim() === 'sleep') return;
+    await new Promise((done) => setTimeout(done, 10));
+  }
+  throw new Error(`pid ${pid} never ran in ${dir}`);
+}
+
+describe('parseMountInfo', () => {
+  it('decodes octal escapes and splits optional fields', () => {
+    const text =
+      '36 35 98:0 /mnt1 /a\\040b\\011c\\134d rw,noatime shared:12 master:1 - ext4 /dev/loop\\0403 rw\n' +
+      '40 36 0:5 / /x rw - tmpfs tmpfs rw\n';
+    const [first, second] = parseMountInfo(text);
+    assert.deepEqual(first, {
+      mountId: 36,
+      parentId: 35,
+      device: '98:0',
+      root: '/mnt1',
+      target: '/a b\tc\\d',
+      propagation: ['shared:12', 'master:1'],
+      fstype: 'ext4',
+      source: '/dev/loop 3',
+    });
+    assert.equal(second?.target, '/x');
+    assert.deepEqual(second?.propagation, []);
+    assert.equal(decodeMountPath('\\012'), '\n');
+  });
+});
+
+describe('createHostMounts (real mounts, root)', () => {
+  let root = '';
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'mounts-spec-'));
+  });
+
+  after(async () => {
+    forceCleanup(root);
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('binds a dir onto itself shared (and unbindable first), once only', async () => {
+    const dir = join(root, 'bind me');
+    await mkdir(dir);
+    await mounts.bindOntoItself(dir, { unbindableFirst: true });
+    await mounts.bindOntoItself(dir, { unbindableFirst: true });
+    const at = await mounts.mountsAt(dir);
+    assert.equal(at.length, 1);
+    assert.ok(at[0]!.propagation.some((field) => field.startsWith('shared:')), JSON.stringify(at[0]));
+    assert.deepEqual(
+      (await mounts.mountsUnder(root)).map((entry) => entry.target),
+      [dir],
+    );
+    await mounts.unmountRecursive(dir);
+    assert.deepEqual(await mounts.mountsUnder(root), []);
+  });
+
+  it('propagates a mount made under a shared self-bind into a bind of it elsewhere', async () => {
+    const shared = join(root, 'shared');
+    const view = join(root, 'view');
+    await mkdir(join(shared, 'disk'), { recursive: true });
+    await mkdir(view);
+    try {
+      await mounts.bindOntoItself(shared, { unbindableFirst: true });
+      // What Garden does with the bind mount: a second view of the shared mount (a peer).
+      execFileSync('mount', ['--bind', shared, view]);
+      const image = join(root, 'prop.img');
+      makeExt4Image(image);
+      await mounts.mountImage(image, join(shared, 'disk'));
+      await writeFile(join(shared, 'disk', 'hello'), 'from host');
+      assert.equal(await readFile(join(view, 'disk', 'hello'), 'utf8'), 'from host');
+      assert.ok((await mounts.mountsAt(join(view, 'disk'))).length === 1);
+      await mounts.unmount(join(shared, 'disk'));
+      // The unmount propagates too: the view no longer has the disk.
+      assert.deepEqual(await mounts.mountsAt(join(view, 'disk')), []);
+      assert.deepEqual(await mounts.loopDevicesFor(image), []);
+    } finally {
+      await mounts.unmountRecursive(view);
+      await mounts.unmountRecursive(shared);
+    }
+    assert.deepEqual(await mounts.mountsUnder(root), []);
+  });
+
+  it('loop-mounts an image, finds its loop device and releases it on unmount', async () => {
+    const image = join(root, 'disk.img');
+    const target = join(root, 'target');
+    await mkdir(target);
+    makeExt4Image(image);
+    await mounts.mountImage(image, target);
+    try {
+      const [device, ...rest] = await mounts.loopDevicesFor(image);
+      assert.deepEqual(rest, []);
+      assert.match(device ?? '', /^\/dev\/loop\d+$/);
+      assert.deepEqual(await mounts.mountsUnder(target), [{ target, source: device }]);
+      assert.equal(await mounts.loopBackingFile(device!), image);
+    } finally {
+      await mounts.unmount(target);
+    }
+    assert.deepEqual(await mounts.mountsAt(target), []);
+    assert.deepEqual(await mounts.loopDevicesFor(image), []);
+    await mounts.unmount(target); // not mounted: a no-op
+  });
+
+  it('releases a loop device that was set up without autoclear', async () => {
+    const image = join(root, 'manual.img');
+    const target = join(root, 'manual');
+    await mkdir(target);
+    makeExt4Image(image);
+    const device = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim();
+    try {
+      execFileSync('mount', [device, target]);
+      await mounts.unmount(target);
+      assert.deepEqual(await mounts.loopDevicesFor(image), []);
+    } finally {
+      forceCleanup(target);
+      if (execFileSync('losetup', ['-j', image], { encoding: 'utf8' }).trim() !== '') {
+        execFileSync('losetup', ['-d', device], { stdio: 'ignore' });
+      }
+    }
+  });
+
+  it('unmounts nested and stacked mounts deepest first', async () => {
+    const top = join(root, 'nest');
+    await mkdir(top);
+    await mounts.bindOntoItself(top, {});
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', top]); // stacked onto the bind
+    await mkdir(join(top, 'a', 'b'), { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', join(top, 'a')]);
+    await mkdir(join(top, 'a', 'b'));
+    const image = join(root, 'nested.img');
+    makeExt4Image(image);
+    await mounts.mountImage(image, join(top, 'a', 'b'));
+    assert.equal((await mounts.mountsUnder(top)).length, 4);
+    await mounts.unmountRecursive(top);
+    assert.deepEqual(await mounts.mountsUnder(top), []);
+    assert.deepEqual(await mounts.loopDevicesFor(image), []);
+  });
+
+  it('gives up on a busy mount after bounded retries, naming the process that holds it', async () => {
+    const image = join(root, 'busy.img');
+    const target = join(root, 'busy');
+    await mkdir(target);
+    makeExt4Image(image);
+    await mounts.mountImage(image, target);
+    const holder = spawn('sleep', ['300'], { cwd: target, stdio: 'ignore' });
+    try {
+      await untilRunningIn(holder.pid!, target);
+      await assert.rejects(mounts.unmount(target), (error: Error) => {
+        assert.match(error.message, /still busy after 3 unmount attempts/);
+        assert.match(error.message, /sleep/);
+        assert.match(error.message, new RegExp(String(holder.pid)));
+        return true;
+      });
+      assert.equal((await mounts.mountsAt(target)).length, 1);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((done) => holder.once('exit', done));
+    }
+    await mounts.unmount(target);
+    assert.deepEqual(await mounts.loopDevicesFor(image), []);
+  });
+});

@@ -1,0 +1,170 @@
+import { after, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ContainerSpec, GardenClient, ProcessSpec } from '../../src/garden/garden-client';
+import { GardenError, GardenUnreachable } from '../../src/garden/garden-client';
+import { createCommandRunner } from '../../src/host/command-runner';
+import { createFileLocks } from '../../src/host/file-lock';
+import { createHostMounts } from '../../src/host/mounts';
+import { silentLogger } from '../../src/log/logger';
+import { createAgentSettingsStore } from '../../src/vms/agent-settings-store';
+import type { PortForwarding } from '../../src/vms/iptables-ports';
+import { parsePortMapping } from '../../src/vms/port-mappings';
+import { createVmCreator, type CreateVmRequest } from '../../src/vms/vm-creator';
+import { createVmRecords } from '../../src/vms/vm-records';
+import { createVmTeardown } from '../../src/vms/vm-teardown';
+
+type Step = 'create' | 'info' | 'run' | 'forward';
+
+class FakeGarden implements Pick<GardenClient, 'create' | 'info' | 'runDetached'> {
+  containers = new Set<string>();
+  created: ContainerSpec[] = [];
+  runs: ProcessSpec[] = [];
+  failAt: Step | undefined;
+  failWith: () => Error = () => new GardenError('boom', { route: 'X', status: 500 });
+  async create(spec: ContainerSpec) {
+    if (this.failAt === 'create') throw this.failWith();
+    this.created.push(spec);
+    this.containers.add(spec.handle ?? '');
+    return spec.handle ?? '';
+  }
+  async info() {
+    if (this.failAt === 'info') throw this.failWith();
+    return { State: 'active', Events: [], HostIP: '10.254.0.1', ContainerIP: '10.254.0.2', ContainerIPv6: '', ExternalIP: '', ContainerPath: '', ProcessIDs: [], Properties: {}, MappedPorts: [] };
+  }
+  async runDetached(_handle: string, spec: ProcessSpec) {
+    if (this.failAt === 'run') throw this.failWith();
+    this.runs.push(spec);
+    return { processId: 'p', streamId: '1' };
+  }
+}
+
+class FakePorts implements PortForwarding {
+  rules = new Map<string, string>();
+  fail = false;
+  async forward(vmCid: string, ip: string) {
+    if (this.fail) throw new Error('iptables: boom');
+    this.rules.set(vmCid, ip);
+  }
+  async removeForwarded(vmCid: string) {
+    this.rules.delete(vmCid);
+  }
+}
+
+describe('VmCreator', () => {
+  let dir: string;
+  let garden: FakeGarden;
+  let ports: FakePorts;
+  let ids: number;
+  const runner = createCommandRunner();
+  const mounts = createHostMounts(runner, silentLogger);
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cpi-creator-'));
+  });
+  after(async () => {
+    await mounts.unmountRecursive(dir);
+    await rm(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    garden = new FakeGarden();
+    ports = new FakePorts();
+  });
+
+  function creator() {
+    const actions = {
+      host_ephemeral_bind_mounts_dir: join(dir, 'ephemeral'),
+      host_persistent_bind_mounts_dir: join(dir, 'persistent'),
+      state_dir: join(dir, 'state'),
+      guest_ephemeral_bind_mount_path: '/var/vcap/data',
+      guest_persistent_bind_mounts_dir: '/warden-cpi-dev',
+    };
+    const locks = createFileLocks(join(dir, 'locks'), silentLogger);
+    const records = createVmRecords(actions);
+    const teardown = createVmTeardown({
+      dirs: actions,
+      containers: { destroyIfExists: async (h) => garden.containers.delete(h) },
+      ports,
+      mounts,
+      records,
+      locks,
+      logger: silentLogger,
+    });
+    return createVmCreator({
+      config: { actions: actions as never, agent: { mbus: 'nats://x', ntp: [] } },
+      gardenInitPath: async () => '/usr/bin/true',
+      garden,
+      mounts,
+      settings: createAgentSettingsStore({ dirs: actions, locks, legacy: { fetch: async () => undefined, deliver: async () => undefined }, logger: silentLogger }),
+      ports,
+      records,
+      teardown,
+      readResolvConf: async () => 'nameserver 192.0.2.53\n',
+      logger: silentLogger,
+      newId: () => `vm-${(ids += 1)}`,
+    });
+  }
+
+  const request = (overrides: Partial<CreateVmRequest> = {}): CreateVmRequest => ({
+    agentId: 'agent-1',
+    imageUri: '/stemcells/sc-1',
+    init: 'runit',
+    resources: { ports: [parsePortMapping({ host: '2222', container: '22' })] },
+    networks: { default: { type: 'dynamic', default: ['dns', 'gateway'] } },
+    env: {},
+    ...overrides,
+  });
+
+  async function hostLeftovers(): Promise<string[]> {
+    const names = async (sub: string) => (await readdir(join(dir, sub)).catch(() => [] as string[])).map((n) => `${sub}/${n}`);
+    const mounted = (await mounts.mountsUnder(dir)).map((m) => m.target);
+    return [...(await names('ephemeral')), ...(await names('persistent')), ...(await names('state/vms')), ...mounted];
+  }
+
+  it('creates with one container, DNS backfilled, ports to the Garden-assigned IP and a detached start', async () => {
+    ids = 0;
+    const created = await creator().create(request());
+    assert.equal(created.vmCid, 'vm-1');
+    assert.deepEqual(created.networks.default?.dns, ['192.0.2.53']);
+    assert.equal(garden.created.length, 1);
+    assert.equal(garden.created[0]?.network, '');
+    assert.equal(ports.rules.get('vm-1'), '10.254.0.2');
+    assert.equal(garden.runs.length, 1);
+    assert.match(garden.runs[0]?.args?.[1] ?? '', /exec env -i \/usr\/sbin\/runsvdir-start/);
+    assert.ok((await mounts.mountsUnder(join(dir, 'ephemeral', 'vm-1'))).length > 0, 'ephemeral dir bind-mounted');
+    // Clean up for the next tests.
+    await createVmTeardown({ dirs: { host_ephemeral_bind_mounts_dir: join(dir, 'ephemeral'), host_persistent_bind_mounts_dir: join(dir, 'persistent'), state_dir: join(dir, 'state') }, containers: { destroyIfExists: async () => true }, ports, mounts, records: { read: async () => undefined }, locks: createFileLocks(join(dir, 'locks'), silentLogger), logger: silentLogger }).deleteVm('vm-1');
+    assert.deepEqual(await hostLeftovers(), []);
+  });
+
+  for (const step of ['create', 'info', 'forward', 'run'] as const) {
+    it(`rolls back everything when '${step}' fails`, async () => {
+      ids = 10;
+      if (step === 'forward') ports.fail = true;
+      else garden.failAt = step;
+      await assert.rejects(creator().create(request()), (error: Error & { boshType?: string; okToRetry?: boolean }) => {
+        assert.equal(error.boshType, 'Bosh::Clouds::CloudError');
+        assert.equal(error.okToRetry, false);
+        assert.match(error.message, /^Creating VM with agent ID 'agent-1': /);
+        return true;
+      });
+      assert.equal(garden.containers.size, 0, 'no container left');
+      assert.equal(ports.rules.size, 0, 'no rules left');
+      assert.deepEqual(await hostLeftovers(), []);
+    });
+  }
+
+  it('answers VMCreationFailed with ok_to_retry when Garden is unreachable', async () => {
+    ids = 20;
+    garden.failAt = 'create';
+    garden.failWith = () => new GardenUnreachable('connect ECONNREFUSED', { route: 'POST /containers', code: 'ECONNREFUSED' });
+    await assert.rejects(creator().create(request()), (error: Error & { boshType?: string; okToRetry?: boolean }) => {
+      assert.equal(error.boshType, 'Bosh::Clouds::VMCreationFailed');
+      assert.equal(error.okToRetry, true);
+      return true;
+    });
+    assert.deepEqual(await hostLeftovers(), []);
+  });
+});

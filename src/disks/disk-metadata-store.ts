@@ -1,0 +1,42 @@
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { withContext } from '../errors/cpi-errors';
+import { diskPaths, type DisksConfig } from './disk-paths';
+
+/** The Director's disk metadata, stored at `<state_dir>/disks/<cid>/metadata.json` (out of disks_dir). */
+export interface DiskMetadataStore {
+  write(diskCid: string, metadata: Record<string, unknown>): Promise<void>;
+  read(diskCid: string): Promise<Record<string, unknown> | undefined>;
+}
+
+/** Temp file + rename: a reader (or a crash) sees the old or the new document, never half of one. */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o640 });
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+const storedMetadata = z.record(z.string(), z.unknown());
+
+export function createDiskMetadataStore(config: DisksConfig): DiskMetadataStore {
+  return {
+    async write(diskCid, metadata) {
+      const paths = diskPaths(config, diskCid);
+      await withContext(`Writing metadata of disk '${diskCid}' to '${paths.metadataFile}'`, async () => {
+        await mkdir(paths.stateDir, { recursive: true });
+        await writeJsonAtomic(paths.metadataFile, metadata);
+      });
+    },
+
+    async read(diskCid) {
+      const text = await readFile(diskPaths(config, diskCid).metadataFile, 'utf8').catch(() => undefined);
+      return text === undefined ? undefined : storedMetadata.parse(JSON.parse(text));
+    },
+  };
+}

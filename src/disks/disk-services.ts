@@ -1,0 +1,44 @@
+import { randomUUID } from 'node:crypto';
+import type { CommandRunner } from '../host/command-runner';
+import type { HostMounts } from '../host/mounts';
+import type { Logger } from '../log/logger';
+import { createDiskAttachments, type DiskAttachments } from './disk-attachments';
+import { createDiskImages, type DiskImages } from './disk-images';
+import { createDiskMetadataStore, type DiskMetadataStore } from './disk-metadata-store';
+import { diskGuestPath, type DisksConfig } from './disk-paths';
+import { createDiskSnapshots, type DiskSnapshots } from './disk-snapshots';
+import { createVmPresence, type VmPresence } from './vm-presence';
+
+/** The disk services every disk action draws its deps from. */
+export interface DiskServices {
+  images: DiskImages;
+  attachments: DiskAttachments;
+  snapshots: DiskSnapshots;
+  metadata: DiskMetadataStore;
+  vms: VmPresence;
+  guestPath: (diskCid: string) => string;
+}
+
+export interface DiskServicesDeps {
+  config: DisksConfig;
+  runner: CommandRunner;
+  mounts: HostMounts;
+  logger: Logger;
+  /** Garden's view of a VM made by the upstream CPI (no host state); omitted: such VMs are unknown. */
+  containerExists?: (vmCid: string) => Promise<boolean>;
+  newId?: () => string;
+  mkfsExtendedOptions?: string | null;
+}
+
+export function createDiskServices(deps: DiskServicesDeps): DiskServices {
+  const newId = deps.newId ?? randomUUID;
+  const { config, runner, logger } = deps;
+  return {
+    images: createDiskImages({ config, runner, newId, logger, mkfsExtendedOptions: deps.mkfsExtendedOptions }),
+    attachments: createDiskAttachments({ config, mounts: deps.mounts, logger }),
+    snapshots: createDiskSnapshots({ config, runner, newId, logger }),
+    metadata: createDiskMetadataStore(config),
+    vms: createVmPresence({ dirs: config, containerExists: deps.containerExists }),
+    guestPath: (diskCid) => diskGuestPath(config, diskCid),
+  };
+}

@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from '../log/logger';
+import { createExecSandbox, type ExecSandbox } from './exec-sandbox';
+import type { EmulatedContainer, RootfsInfo } from './emulated-container';
+import { networkProperties } from './emulated-container';
+import type { FileRoots } from './file-streaming';
+import { containerNotFound, GardenApiError, serverError } from './garden-error';
+import { parseWith } from './json-body';
+import type { NetworkLease, NetworkPool } from './network-pool';
+import { containerSpecJson, type BindMountJson, type ContainerSpecJson } from './wire-types';
+
+const execFileAsync = promisify(execFile);
+
+export type ProcessMode = 'scripted' | 'exec';
+
+const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
+
+/** Containers, with gdn's create/destroy/stop semantics and complete rollback of a failed create. */
+export class ContainerStore {
+  private readonly containers = new Map<string, EmulatedContainer>();
+  /** Handles being created right now: a second create of the same handle must fail, as in gdn. */
+  private readonly reserved = new Set<string>();
+  private readonly reapers = new Map<string, NodeJS.Timeout>();
+  private nextDir = 1;
+
+  constructor(
+    private readonly options: {
+      stateDir: string;
+      processMode: ProcessMode;
+      network: NetworkPool;
+      logger: Logger;
+      /** Kills and forgets a container's processes (owned by the process routes). */
+      endProcesses: (container: EmulatedContainer, signal: 'SIGTERM' | 'SIGKILL') => Promise<void>;
+    },
+  ) {}
+
+  get(handle: string): EmulatedContainer | undefined {
+    return this.containers.get(handle);
+  }
+
+  handles(): string[] {
+    return [...this.containers.keys()];
+  }
+
+  containerPath(container: EmulatedContainer): string {
+    return join(this.options.stateDir, 'containers', container.dir);
+  }
+
+  /** GET /containers: exact-match property filters, `garden.state=created` unless given (`all` drops it). */
+  list(filters: URLSearchParams): string[] {
+    const wanted = new Map<string, string>();
+    for (const key of new Set(filters.keys())) wanted.set(key, filters.get(key) ?? '');
+    if (!wanted.has('garden.state')) wanted.set('garden.state', 'created');
+    if (wanted.get('garden.state') === 'all') wanted.delete('garden.state');
+    return [...this.containers.values()]
+      .filter((container) => !container.destroying)
+      .filter((container) => [...wanted].every(([key, value]) => container.properties.get(key) === value))
+      .map((container) => container.handle);
+  }
+
+  async create(body: unknown): Promise<string> {
+    const spec = parseWith(containerSpecJson, body);
+    const handle = spec.handle === undefined || spec.handle === '' ? randomUUID() : spec.handle;
+    if (this.containers.has(handle) || this.reserved.has(handle)) throw serverError(`Handle '${handle}' already in use`);
+    this.reserved.add(handle);
+    const undo: (() => Promise<void>)[] = [];
+    try {
+      const container = await this.build(handle, spec, body, undo);
+      this.containers.set(handle, container);
+      this.touch(handle);
+      return handle;
+    } catch (error) {
+      for (const step of undo.reverse()) {
+        await step().catch((cause: unknown) => this.options.logger.warn('create rollback step failed', { handle, cause: String(cause) }));
+      }
+      throw error;
+    } finally {
+      this.reserved.delete(handle);
+    }
+  }
+
+  private async build(handle: string, spec: ContainerSpecJson, body: unknown, undo: (() => Promise<void>)[]): Promise<EmulatedContainer> {
+    const imageUri = spec.image?.uri ?? '';
+    const legacyRootfs = spec.rootfs ?? '';
+    if (imageUri !== '' && legacyRootfs !== '') throw serverError('Cannot provide both Image.URI and RootFSPath');
+    const uri = imageUri !== '' ? imageUri : legacyRootfs;
+    const kind = await this.rootfsKind(uri);
+    const bindMounts = spec.bind_mounts ?? [];
+    for (const mount of bindMounts) await this.checkBindSource(mount);
+
+    const lease: NetworkLease = this.options.network.acquire(spec.network ?? '');
+    undo.push(async () => this.options.network.release(lease));
+
+    const dir = `c${this.nextDir++}`;
+    const containerDir = join(this.options.stateDir, 'containers', dir);
+    await mkdir(containerDir, { recursive: true });
+    undo.push(() => rm(containerDir, { recursive: true, force: true }));
+    const upperDir = join(containerDir, 'upper');
+    await mkdir(upperDir);
+
+    const rawPath = kind === 'raw' ? new URL(uri).pathname : undefined;
+    let imageDir = kind === 'directory' ? uri : rawPath;
+    let sandbox: ExecSandbox | undefined;
+    if (this.options.processMode === 'exec') {
+      if (kind === 'tar') {
+        imageDir = join(containerDir, 'image');
+        await mkdir(imageDir);
+        await execFileAsync('tar', ['-xf', uri, '-C', imageDir]).catch((error: unknown) => {
+          throw serverError(`extracting rootfs ${uri}: ${String(error)}`);
+        });
+      }
+      if (imageDir === undefined) throw serverError(`exec mode needs a directory or tar rootfs, got '${uri}'`);
+      const viewDir = join(containerDir, 'rootfs');
+      const workDir = join(containerDir, 'work');
+      await mkdir(viewDir);
+      await mkdir(workDir);
+      sandbox = await createExecSandbox({
+        lowerDir: imageDir,
+        upperDir,
+        workDir,
+        viewDir,
+        bindMounts: bindMounts.map((mount) => ({ srcPath: mount.src_path, dstPath: mount.dst_path, readOnly: mount.mode !== 1 })),
+        logger: this.options.logger,
+      }).catch((error: unknown) => {
+        throw serverError(`runc run: ${error instanceof Error ? error.message : String(error)}`);
+      });
+      const started = sandbox;
+      undo.push(() => started.destroy());
+    }
+    const rootfs: RootfsInfo = {
+      uri,
+      kind,
+      ...(imageDir === undefined ? {} : { imageDir }),
+      upperDir: rawPath ?? upperDir,
+      viewDir: sandbox?.hostRootPath ?? rawPath ?? upperDir,
+    };
+    const files: FileRoots = sandbox
+      ? { write: sandbox.hostRootPath, read: [sandbox.hostRootPath] }
+      : rawPath !== undefined
+        ? { write: rawPath, read: [rawPath] }
+        : { write: upperDir, read: kind === 'directory' ? [upperDir, uri] : [upperDir] };
+
+    const properties = new Map<string, string>(Object.entries(spec.properties ?? {}));
+    for (const [key, value] of networkProperties(lease)) properties.set(key, value);
+    if (spec.grace_time !== undefined && spec.grace_time > 0) properties.set('garden.grace-time', String(spec.grace_time));
+    properties.set('garden.state', 'created');
+    return {
+      handle,
+      dir,
+      spec: body,
+      parsedSpec: spec,
+      properties,
+      network: lease,
+      bindMounts,
+      rootfs,
+      files,
+      ...(sandbox ? { sandbox } : {}),
+      processes: new Map(),
+      mappedPorts: [],
+      stopped: false,
+      destroying: false,
+      createdAt: Date.now(),
+    };
+  }
+
+  private async rootfsKind(uri: string): Promise<RootfsInfo['kind']> {
+    if (uri === '') return 'default';
+    if (uri.startsWith('raw://')) {
+      const path = new URL(uri).pathname;
+      if (!(await exists(path))) throw serverError(`stat ${path}: no such file or directory`);
+      return 'raw';
+    }
+    if (uri.startsWith('docker://') || uri.startsWith('preloaded+layer:')) return 'docker';
+    const info = await stat(uri).catch(() => undefined);
+    if (info === undefined) throw serverError(`making image: creating image: stat ${uri}: no such file or directory`);
+    return info.isDirectory() ? 'directory' : 'tar';
+  }
+
+  /** runc fails the create when a bind-mount source is missing; the captured message. */
+  private async checkBindSource(mount: BindMountJson): Promise<void> {
+    if (await exists(mount.src_path)) return;
+    throw serverError(
+      'runc run: exit status 1: runc run failed: unable to start container process: error during container init: ' +
+        `error mounting "${mount.src_path}" to rootfs at "${mount.dst_path}": stat ${mount.src_path}: no such file or directory`,
+    );
+  }
+
+  async destroy(handle: string): Promise<void> {
+    const container = this.containers.get(handle);
+    if (container === undefined) throw containerNotFound(handle);
+    if (container.destroying) throw serverError('container already being destroyed');
+    container.destroying = true;
+    this.clearReaper(handle);
+    try {
+      // In parallel: a killed process's pipes may be held open by daemons only the namespace kill reaches.
+      await Promise.all([this.options.endProcesses(container, 'SIGKILL'), container.sandbox?.destroy()]);
+      this.options.network.release(container.network);
+      await rm(this.containerPath(container), { recursive: true, force: true });
+    } finally {
+      this.containers.delete(handle);
+    }
+  }
+
+  /** Stop: every process but init is signalled (kill: SIGKILL, else SIGTERM then SIGKILL after 10 s). */
+  async stop(handle: string, kill: boolean): Promise<void> {
+    const container = this.containers.get(handle);
+    if (container === undefined) throw serverError(`stop: pid not found for container: ${handle}`);
+    await container.sandbox?.signalProcesses(kill ? 'SIGKILL' : 'SIGTERM');
+    await this.options.endProcesses(container, kill ? 'SIGKILL' : 'SIGTERM');
+    container.stopped = true;
+    container.properties.set('rundmc.state', 'stopped');
+  }
+
+  /** Bomberman: a container with a grace time is destroyed after that long without API calls for it. */
+  touch(handle: string): void {
+    const container = this.containers.get(handle);
+    const graceNs = Number(container?.properties.get('garden.grace-time') ?? '0');
+    this.clearReaper(handle);
+    if (!container || !(graceNs > 0)) return;
+    const timer = setTimeout(() => {
+      this.reapers.delete(handle);
+      this.options.logger.info('reaping idle container', { handle });
+      this.destroy(handle).catch(() => undefined);
+    }, Math.ceil(graceNs / 1_000_000));
+    timer.unref();
+    this.reapers.set(handle, timer);
+  }
+
+  private clearReaper(handle: string): void {
+    const timer = this.reapers.get(handle);
+    if (timer) clearTimeout(timer);
+    this.reapers.delete(handle);
+  }
+
+  async destroyAll(): Promise<void> {
+    for (const handle of [...this.containers.keys()]) {
+      await this.destroy(handle).catch((error: unknown) => {
+        if (!(error instanceof GardenApiError)) throw error;
+      });
+    }
+  }
+}

@@ -1,0 +1,144 @@
+import { PassThrough, Writable } from 'node:stream';
+import type { ExecOptions, ExecResult, GardenClient, GardenClientOptions, ProcessIO } from './garden-client';
+import { createGardenConnector } from './garden-connector';
+import { GardenUnreachable } from './garden-errors';
+import { startDetached, streamProcess } from './garden-process';
+import type { HijackRequest } from './hijacked-request';
+import { type GardenRequest, createJsonTransport, routeOf } from './json-transport';
+import {
+  type ProcessSpec,
+  bandwidthLimitsSchema,
+  bulkInfoSchema,
+  bulkMetricsSchema,
+  capacitySchema,
+  containerInfoSchema,
+  cpuLimitsSchema,
+  diskLimitsSchema,
+  handleSchema,
+  handlesSchema,
+  memoryLimitsSchema,
+  metricsSchema,
+  netInResponseSchema,
+  propertiesSchema,
+  propertyValueSchema,
+} from './garden-wire-schemas';
+
+/** Collects up to `limit` bytes of a process stream; the rest is counted and dropped. */
+class CappedBuffer extends Writable {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+
+  constructor(private readonly limit: number) {
+    super();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    const room = this.limit - this.size;
+    if (room > 0) this.chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+    this.size += chunk.length;
+    callback();
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+export function createHttpGardenClient(options: GardenClientOptions): GardenClient {
+  const { logger } = options;
+  const address = { network: options.network, address: options.address };
+  const connector = createGardenConnector(address, options.connectTimeoutMs ?? 5000);
+  const transport = createJsonTransport(connector, logger, options.retry);
+
+  const container = (handle: string, rest = '') => `/containers/${handle}${rest}`;
+  const get = (path: string, handle?: string, query?: Record<string, string>): GardenRequest => ({ method: 'GET', path, handle, query });
+
+  const processRequest = (handle: string, spec: ProcessSpec): HijackRequest => {
+    const path = container(handle, '/processes');
+    // Go always sends rlimits (a struct); keep the body shape the same.
+    return { method: 'POST', path, route: `POST ${path}`, handle, body: JSON.stringify({ rlimits: {}, ...spec }) };
+  };
+
+  const client: GardenClient = {
+    address,
+
+    ping: () => transport.callVoid(get('/ping')),
+    capacity: () => transport.call(get('/capacity'), capacitySchema),
+
+    async list(propertyFilters = {}) {
+      const query = Object.keys(propertyFilters).length > 0 ? propertyFilters : undefined;
+      return (await transport.call(get('/containers', undefined, query), handlesSchema)).Handles;
+    },
+
+    async create(spec) {
+      const request: GardenRequest = { method: 'POST', path: '/containers', json: spec, handle: spec.handle };
+      return (await transport.call(request, handleSchema)).Handle;
+    },
+
+    info: (handle) => transport.call(get(container(handle, '/info'), handle), containerInfoSchema),
+    bulkInfo: (handles) => transport.call(get('/containers/bulk_info', undefined, { handles: handles.join(',') }), bulkInfoSchema),
+    bulkMetrics: (handles) => transport.call(get('/containers/bulk_metrics', undefined, { handles: handles.join(',') }), bulkMetricsSchema),
+    destroy: (handle) => transport.callVoid({ method: 'DELETE', path: container(handle), handle }),
+    stop: (handle, kill) => transport.callVoid({ method: 'PUT', path: container(handle, '/stop'), json: { kill }, handle }),
+
+    streamIn: (handle, { destination, user = 'root' }, tar) =>
+      transport.putTar({ method: 'PUT', path: container(handle, '/files'), query: { user, destination }, handle }, tar),
+
+    async streamOut(handle, { source, user = 'root' }) {
+      const request = get(container(handle, '/files'), handle, { user, source });
+      const body = await transport.getStream(request);
+      // Re-emit a cut-short body as GardenUnreachable so consumers see which call failed.
+      const out = new PassThrough();
+      body.on('error', (error: NodeJS.ErrnoException) => {
+        out.destroy(new GardenUnreachable(`stream_out body cut short: ${error.message}`, {
+          route: routeOf(request), handle, code: error.code ?? 'ECONNRESET', cause: error,
+        }));
+      });
+      out.on('close', () => body.destroy());
+      return body.pipe(out);
+    },
+
+    properties: (handle) => transport.call(get(container(handle, '/properties'), handle), propertiesSchema),
+    async property(handle, key) {
+      return (await transport.call(get(container(handle, `/properties/${key}`), handle), propertyValueSchema)).value;
+    },
+    setProperty: (handle, key, value) =>
+      transport.callVoid({ method: 'PUT', path: container(handle, `/properties/${key}`), json: { value }, handle }),
+    removeProperty: (handle, key) => transport.callVoid({ method: 'DELETE', path: container(handle, `/properties/${key}`), handle }),
+    setGraceTime: (handle, graceTimeNs) =>
+      transport.callVoid({ method: 'PUT', path: container(handle, '/grace_time'), json: Math.round(graceTimeNs), handle }),
+
+    netIn: (handle, hostPort, containerPort) =>
+      transport.call(
+        { method: 'POST', path: container(handle, '/net/in'), json: { handle, host_port: hostPort, container_port: containerPort }, handle },
+        netInResponseSchema,
+      ),
+    netOut: (handle, rule) => transport.callVoid({ method: 'POST', path: container(handle, '/net/out'), json: rule, handle }),
+    bulkNetOut: (handle, rules) => transport.callVoid({ method: 'POST', path: container(handle, '/net/out/bulk'), json: rules, handle }),
+
+    bandwidthLimits: (handle) => transport.call(get(container(handle, '/limits/bandwidth'), handle), bandwidthLimitsSchema),
+    cpuLimits: (handle) => transport.call(get(container(handle, '/limits/cpu'), handle), cpuLimitsSchema),
+    diskLimits: (handle) => transport.call(get(container(handle, '/limits/disk'), handle), diskLimitsSchema),
+    memoryLimits: (handle) => transport.call(get(container(handle, '/limits/memory'), handle), memoryLimitsSchema),
+    metrics: (handle) => transport.call(get(container(handle, '/metrics'), handle), metricsSchema),
+
+    run: (handle, spec, io: ProcessIO = {}) => streamProcess(connector, logger, handle, processRequest(handle, spec), io),
+
+    attach(handle, processId, io: ProcessIO = {}) {
+      const path = container(handle, `/processes/${processId}`);
+      return streamProcess(connector, logger, handle, { method: 'GET', path, route: `GET ${path}`, handle }, io);
+    },
+
+    runDetached: (handle, spec) => startDetached(connector, processRequest(handle, spec)),
+
+    async exec(handle, spec, execOptions: ExecOptions = {}): Promise<ExecResult> {
+      const limit = execOptions.maxOutputBytes ?? 1024 * 1024;
+      const stdout = execOptions.stdout === false ? undefined : new CappedBuffer(limit);
+      const stderr = execOptions.stderr === false ? undefined : new CappedBuffer(limit);
+      const process = await client.run(handle, spec, { stdin: execOptions.stdin, stdout, stderr });
+      const exitStatus = await process.wait();
+      return { exitStatus, stdout: stdout?.text() ?? '', stderr: stderr?.text() ?? '' };
+    },
+  };
+  return client;
+}

@@ -1,0 +1,291 @@
+import { readFile, readdir, readlink, realpath } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import type { Logger } from '../log/logger';
+import { CommandFailed, type CommandRunner } from './command-runner';
+import { CloudError, withContext } from '../errors/cpi-errors';
+
+/** One line of /proc/self/mountinfo (paths decoded). */
+export interface MountEntry {
+  mountId: number;
+  parentId: number;
+  /** `major:minor` of the mounted filesystem's device (`7:3` for /dev/loop3). */
+  device: string;
+  /** The path inside the source filesystem that is mounted (`/` unless a bind of a subdir). */
+  root: string;
+  target: string;
+  fstype: string;
+  /** The device or pseudo source (`/dev/loop3`, `tmpfs`, …). */
+  source: string;
+  /** Optional fields such as `shared:12`, `master:3`, `unbindable`. */
+  propagation: string[];
+}
+
+/** Host mount operations (loop devices, bind mounts, propagation), all run as root via mount/umount/losetup. */
+export interface HostMounts {
+  /** `mount --bind dir dir`; [`--make-unbindable`]; `--make-shared`. A dir already mounted onto itself is not bound twice. */
+  bindOntoItself(dir: string, options: { unbindableFirst?: boolean }): Promise<void>;
+  /** Unmounts everything at or under `dir`, deepest first, bounded retries on EBUSY, loop devices released. */
+  unmountRecursive(dir: string): Promise<void>;
+  /** Mounts at or under `dir`, from /proc/self/mountinfo, octal escapes decoded, in mount order. */
+  mountsUnder(dir: string): Promise<{ target: string; source: string }[]>;
+  /** Loop-mounts an image file (`mount -o loop image target`); the loop device is freed on unmount. */
+  mountImage(image: string, target: string): Promise<void>;
+  /** Unmounts whatever is mounted exactly at `target` (not mounted: no-op), releasing its loop device. */
+  unmount(target: string): Promise<void>;
+  /** The mounts stacked exactly at `target` (empty when not a mount point). */
+  mountsAt(target: string): Promise<MountEntry[]>;
+  /** Loop devices whose backing file is `image` (`losetup -j`). */
+  loopDevicesFor(image: string): Promise<string[]>;
+  /** The backing file of a loop device, or null when it is free or gone. */
+  loopBackingFile(device: string): Promise<string | null>;
+  /**
+   * Where a loop device is mounted in OTHER mount namespaces (containers), by device number in
+   * /proc/<pid>/mountinfo: e.g. the agent's bind of the disk onto /var/vcap/store outliving the host mount.
+   */
+  loopDeviceMountsElsewhere(device: string): Promise<{ pid: number; target: string }[]>;
+}
+
+export interface HostMountsOptions {
+  /** umount attempts while the target is busy (default 10). */
+  busyAttempts?: number;
+  /** First delay between busy attempts, doubled up to 1 s (default 100 ms). */
+  busyDelayMs?: number;
+  mountInfoPath?: string;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Kernel mangling in mountinfo: space, tab, newline and backslash become `\ooo`. */
+export function decodeMountPath(value: string): string {
+  return value.replace(/\\([0-7]{3})/g, (_match, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+}
+
+/** `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue` (proc(5)). */
+export function parseMountInfo(text: string): MountEntry[] {
+  const entries: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const fields = line.split(' ');
+    const separator = fields.indexOf('-', 6);
+    if (separator < 0 || fields.length < separator + 3) continue;
+    entries.push({
+      mountId: Number(fields[0]),
+      parentId: Number(fields[1]),
+      device: fields[2] ?? '',
+      root: decodeMountPath(fields[3] ?? ''),
+      target: decodeMountPath(fields[4] ?? ''),
+      propagation: fields.slice(6, separator),
+      fstype: fields[separator + 1] ?? '',
+      source: decodeMountPath(fields[separator + 2] ?? ''),
+    });
+  }
+  return entries;
+}
+
+function isAtOrUnder(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
+}
+
+function depth(path: string): number {
+  return path.split('/').filter(Boolean).length;
+}
+
+function failureText(error: unknown): string {
+  if (error instanceof CommandFailed) return `${error.stderr}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+export function createHostMounts(runner: CommandRunner, logger: Logger, options: HostMountsOptions = {}): HostMounts {
+  const busyAttempts = options.busyAttempts ?? 10;
+  const firstDelay = options.busyDelayMs ?? 100;
+  const mountInfoPath = options.mountInfoPath ?? '/proc/self/mountinfo';
+  const sleep = options.sleep ?? defaultSleep;
+
+  /** mountinfo shows canonical paths: resolve symlinks in the part of the path that exists. */
+  async function canonical(path: string): Promise<string> {
+    const absolute = resolve(path);
+    try {
+      return await realpath(absolute);
+    } catch {
+      return absolute;
+    }
+  }
+
+  async function readMounts(): Promise<MountEntry[]> {
+    return parseMountInfo(await readFile(mountInfoPath, 'utf8'));
+  }
+
+  async function loopBackingFile(device: string): Promise<string | null> {
+    const name = basename(device);
+    if (!/^loop\d+$/.test(name)) return null;
+    const text = await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8').catch(() => null);
+    return text === null ? null : text.trim();
+  }
+
+  /** `pid 123 (sleep 300)` for each pid, read from /proc, capped for an error message. */
+  async function describePids(pids: string[]): Promise<string> {
+    const described = await Promise.all(
+      pids.slice(0, 20).map(async (pid) => {
+        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        return `pid ${pid} (${cmdline.split('\0').filter(Boolean).join(' ').slice(0, 200) || '?'})`;
+      }),
+    );
+    return described.join(', ') + (pids.length > 20 ? `, and ${pids.length - 20} more` : '');
+  }
+
+  /** What holds a busy mount, for the error message: fuser (pids on stdout), else lsof, else a hint. */
+  async function holdersOf(target: string): Promise<string> {
+    const fuser = await runner.run('fuser', ['-m', target], { timeoutMs: 10_000 }).catch((error: unknown) => error);
+    // fuser writes the pids to stdout and exits 1 when it finds none.
+    const fuserOut = fuser instanceof CommandFailed ? '' : (fuser as { stdout?: string }).stdout ?? '';
+    const pids = [...fuserOut.matchAll(/(\d+)/g)].map((match) => match[1]!);
+    if (pids.length > 0) return await describePids(pids);
+    const lsof = await runner.run('lsof', ['-w', '-Fpc', '+f', '--', target], { timeoutMs: 10_000 }).catch(() => null);
+    const lsofPids = [...(lsof?.stdout ?? '').matchAll(/^p(\d+)$/gm)].map((match) => match[1]!);
+    if (lsofPids.length > 0) return await describePids(lsofPids);
+    return 'no process found (a submount, or a mount in another namespace such as a container, may hold it)';
+  }
+
+  /** Whether the kernel frees this loop device by itself on last close (`mount -o loop` sets it). */
+  async function isAutoclear(device: string): Promise<boolean> {
+    const name = basename(device);
+    const text = await readFile(`/sys/block/${name}/loop/autoclear`, 'utf8').catch(() => '1');
+    return text.trim() === '1';
+  }
+
+  /**
+   * A loop device set up without autoclear (by hand, `losetup`) stays bound after its last unmount: detach
+   * it. Autoclear devices are left to the kernel: touching them by number after the unmount could hit a
+   * device another process has just been given for its own image.
+   */
+  async function releaseLoop(device: string, backingFile: string | null, autoclear: boolean): Promise<void> {
+    if (backingFile === null || autoclear) return;
+    const mounts = await readMounts();
+    if (mounts.some((entry) => entry.source === device)) return;
+    if ((await loopBackingFile(device)) !== backingFile) return;
+    await runner.run('losetup', ['-d', device]).catch((error: unknown) => {
+      logger.debug('losetup -d failed (already released?)', { device, error: failureText(error) });
+    });
+  }
+
+  /** Unmounts the top mount at `target` with bounded retries while busy. */
+  async function unmountTop(target: string, top: MountEntry): Promise<void> {
+    const backingFile = await loopBackingFile(top.source);
+    const autoclear = backingFile !== null && (await isAutoclear(top.source));
+    let delay = firstDelay;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await runner.run('umount', [target]);
+        break;
+      } catch (error) {
+        const text = failureText(error);
+        if (/not mounted|no mount point specified/i.test(text)) break;
+        if (!/busy/i.test(text)) throw error;
+        if (attempt >= busyAttempts) {
+          throw new CloudError(`'${target}' is still busy after ${attempt} unmount attempts; held by: ${await holdersOf(target)}`, {
+            okToRetry: true,
+          });
+        }
+        logger.info('Mount busy, retrying umount', { target, attempt, delayMs: delay });
+        await sleep(delay);
+        delay = Math.min(delay * 2, 1000);
+      }
+    }
+    await releaseLoop(top.source, backingFile, autoclear);
+  }
+
+  async function mountsAt(target: string): Promise<MountEntry[]> {
+    const path = await canonical(target);
+    return (await readMounts()).filter((entry) => entry.target === path);
+  }
+
+  async function unmount(target: string): Promise<void> {
+    await withContext(`Unmounting '${target}'`, async () => {
+      const path = await canonical(target);
+      // Stacked mounts come off one at a time; a bound on the loop guards against a mount that keeps coming back.
+      for (let round = 0; round < 64; round += 1) {
+        const stack = (await readMounts()).filter((entry) => entry.target === path);
+        const top = stack[stack.length - 1];
+        if (top === undefined) return;
+        await unmountTop(path, top);
+      }
+      throw new CloudError(`'${path}' is still mounted after 64 unmounts`);
+    });
+  }
+
+  async function loopDeviceMountsElsewhere(device: string): Promise<{ pid: number; target: string }[]> {
+    const name = basename(device);
+    if (!/^loop\d+$/.test(name)) return [];
+    const number = (await readFile(`/sys/block/${name}/dev`, 'utf8').catch(() => '')).trim();
+    if (!number) return [];
+    const seen = new Set([await readlink('/proc/self/ns/mnt')]);
+    const found: { pid: number; target: string }[] = [];
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      // One process per namespace is enough; processes come and go while we look, so errors mean "skip".
+      const namespace = await readlink(`/proc/${entry}/ns/mnt`).catch(() => undefined);
+      if (namespace === undefined || seen.has(namespace)) continue;
+      seen.add(namespace);
+      const text = await readFile(`/proc/${entry}/mountinfo`, 'utf8').catch(() => '');
+      for (const mount of parseMountInfo(text)) {
+        if (mount.device === number) found.push({ pid: Number(entry), target: mount.target });
+      }
+    }
+    return found;
+  }
+
+  return {
+    async bindOntoItself(dir, { unbindableFirst = false }) {
+      await withContext(`Bind-mounting '${dir}' onto itself`, async () => {
+        if ((await mountsAt(dir)).length === 0) await runner.run('mount', ['--bind', dir, dir]);
+        if (unbindableFirst) await runner.run('mount', ['--make-unbindable', dir]);
+        await runner.run('mount', ['--make-shared', dir]);
+      });
+    },
+
+    async unmountRecursive(dir) {
+      await withContext(`Unmounting everything under '${dir}'`, async () => {
+        const root = await canonical(dir);
+        for (let round = 0; round < 1024; round += 1) {
+          const mounts = (await readMounts()).map((entry, index) => ({ entry, index }));
+          const under = mounts.filter(({ entry }) => isAtOrUnder(entry.target, root));
+          if (under.length === 0) return;
+          // Deepest first; at equal depth the later (upper) mount first.
+          under.sort((a, b) => depth(b.entry.target) - depth(a.entry.target) || b.index - a.index);
+          const first = under[0]!;
+          await unmountTop(first.entry.target, first.entry);
+        }
+        throw new CloudError(`mounts under '${root}' keep reappearing`);
+      });
+    },
+
+    async mountsUnder(dir) {
+      const root = await canonical(dir);
+      return (await readMounts())
+        .filter((entry) => isAtOrUnder(entry.target, root))
+        .map(({ target, source }) => ({ target, source }));
+    },
+
+    async mountImage(image, target) {
+      await withContext(`Loop-mounting '${image}' at '${target}'`, async () => {
+        await runner.run('mount', ['-o', 'loop', image, target]);
+      });
+    },
+
+    unmount,
+    mountsAt,
+
+    async loopDevicesFor(image) {
+      const { stdout } = await runner.run('losetup', ['-j', image]);
+      // `/dev/loop0: [2049]:1234 (/path/to/image)`
+      return stdout
+        .split('\n')
+        .map((line) => line.split(':')[0]?.trim() ?? '')
+        .filter((device) => device.startsWith('/dev/'));
+    },
+
+    loopBackingFile,
+    loopDeviceMountsElsewhere,
+  };
+}

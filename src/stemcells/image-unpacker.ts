@@ -1,0 +1,308 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import type { Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import type { Logger } from '../log/logger';
+
+/** What streaming the image told us: its sha1 and size, measured on the way through. */
+export interface UnpackResult {
+  sha1: string;
+  bytesRead: number;
+}
+
+/** Who inflates: GNU gzip as a child (tar -z / gzip -dc) or Node's zlib in-process. */
+export type GunzipStrategy = 'gzip-child' | 'zlib';
+
+export interface UnpackOptions {
+  logger: Logger;
+  /** Progress is logged only for images larger than this (64 MiB) ... */
+  progressMinBytes?: number;
+  /** ... and at most this often (5 s). */
+  progressIntervalMs?: number;
+}
+
+/** A failure of the image itself or of the disk, with a cause the operator can act on. */
+export class ImageUnpackError extends Error {
+  override name = 'ImageUnpackError';
+}
+
+const READ_CHUNK = 256 * 1024;
+const ZLIB_CHUNK = 16 * 1024;
+// GNU gzip as a child by default: Node's zlib inflates faster on an idle machine but its per-chunk
+// output buffers add ~30 MiB of peak RSS (bench/stemcell-import.ts); gzip's cost equals the plain tools'.
+const DEFAULT_STRATEGY: GunzipStrategy = 'gzip-child';
+const STDERR_LIMIT = 16 * 1024;
+// Director workers may run with a minimal PATH; tar and gzip live in /bin or /usr/bin.
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Counts bytes, hashes them and logs progress while they flow from the image to the unpacker. */
+class ImageMeter {
+  readonly hash = createHash('sha1');
+  bytesRead = 0;
+  private lastLog = Date.now();
+
+  constructor(
+    private readonly totalBytes: number,
+    private readonly options: UnpackOptions,
+  ) {}
+
+  update(chunk: Buffer): void {
+    this.hash.update(chunk);
+    this.bytesRead += chunk.length;
+    const now = Date.now();
+    if (this.totalBytes > (this.options.progressMinBytes ?? 64 * 1024 * 1024) && now - this.lastLog >= (this.options.progressIntervalMs ?? 5000)) {
+      this.lastLog = now;
+      this.options.logger.info('Importing stemcell image', {
+        bytes_read: this.bytesRead,
+        bytes_total: this.totalBytes,
+        percent: Math.floor((this.bytesRead * 100) / this.totalBytes),
+      });
+    }
+  }
+}
+
+/**
+ * Reads the image into two fixed buffers, alternating: one is read while the other is being written.
+ * No per-chunk allocation, so a 1 GB image does not leave a 1 GB trail of garbage for the GC (peak RSS).
+ * A buffer is reused only after its write callback, when the sink no longer holds it. If the sink goes
+ * away (the child quit), reading and hashing go on to the end, so the sha1 always covers the whole image;
+ * the write error is returned for the caller to weigh against the child's verdict.
+ */
+async function feedImage(imagePath: string, sink: Writable, meter: ImageMeter): Promise<{ writeError?: unknown }> {
+  const handle = await open(imagePath, 'r');
+  const buffers = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
+  let writeError: unknown;
+  let pending: Promise<void> = Promise.resolve();
+  const write = (chunk: Buffer) =>
+    new Promise<void>((resolve) =>
+      sink.write(chunk, (error) => {
+        writeError ??= error ?? undefined;
+        resolve();
+      }),
+    );
+  try {
+    for (let index = 0; ; index += 1) {
+      const buffer = buffers[index % 2] ?? Buffer.alloc(0);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      meter.update(chunk);
+      await pending;
+      if (writeError === undefined && !sink.destroyed) pending = write(chunk);
+    }
+    await pending;
+    if (writeError === undefined && !sink.destroyed) {
+      await new Promise<void>((resolve) => {
+        sink.once('error', (error) => {
+          writeError ??= error;
+          resolve();
+        });
+        sink.end(resolve);
+      });
+    }
+  } finally {
+    await handle.close();
+  }
+  return { writeError };
+}
+
+/**
+ * Inflates into the child's stdin with backpressure. When the child closes its stdin early (GNU tar
+ * stops at the end-of-archive blocks) the rest is still inflated and discarded, so zlib checks the
+ * whole stream (CRC and length trailer). Resolves with zlib's error, if any.
+ */
+function inflateInto(gunzip: Transform, stdin: Writable): Promise<unknown> {
+  return new Promise((resolve) => {
+    let open = true;
+    const closed = () => {
+      open = false;
+      gunzip.resume();
+    };
+    stdin.once('close', closed);
+    stdin.once('error', closed);
+    stdin.on('drain', () => gunzip.resume());
+    gunzip.on('data', (chunk: Buffer) => {
+      if (open && !stdin.write(chunk)) gunzip.pause();
+    });
+    gunzip.once('end', () => {
+      if (open) stdin.end();
+      resolve(undefined);
+    });
+    gunzip.once('error', (error) => {
+      stdin.destroy();
+      resolve(error);
+    });
+  });
+}
+
+/** The image exists and is a regular file; returns its size. */
+export async function checkImageFile(imagePath: string): Promise<number> {
+  try {
+    const info = await stat(imagePath);
+    if (!info.isFile()) throw new ImageUnpackError(`image '${imagePath}' is not a regular file`);
+    return info.size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new ImageUnpackError(`image '${imagePath}' does not exist`);
+    throw error;
+  }
+}
+
+/** Opens the image and checks the gzip magic, so "not gzip" is told apart from a broken download. */
+async function openImage(imagePath: string): Promise<number> {
+  const size = await checkImageFile(imagePath);
+  const handle = await open(imagePath, 'r');
+  try {
+    const magic = Buffer.alloc(2);
+    const { bytesRead } = await handle.read(magic, 0, 2, 0);
+    if (bytesRead < 2 || magic[0] !== 0x1f || magic[1] !== 0x8b) {
+      throw new ImageUnpackError(`image '${imagePath}' is not a gzip file (${size} bytes, no gzip magic)`);
+    }
+  } finally {
+    await handle.close();
+  }
+  return size;
+}
+
+/** Turns tar/gzip/zlib complaints into one cause naming the image or the target. */
+function describeFailure(imagePath: string, target: string, detail: string): ImageUnpackError {
+  const text = detail.trim();
+  if (/no space left on device|ENOSPC/i.test(text)) {
+    return new ImageUnpackError(`no space left on device while writing '${target}' (${text.split('\n')[0]})`);
+  }
+  if (/unexpected end of file|unexpected end|Z_BUF_ERROR/i.test(text)) {
+    return new ImageUnpackError(`image '${imagePath}' is truncated: the gzip stream ends early`);
+  }
+  if (/not in gzip format|incorrect header check|invalid (block type|distance|stored|code)|crc error|Z_DATA_ERROR/i.test(text)) {
+    return new ImageUnpackError(`image '${imagePath}' is corrupt gzip data: ${text.split('\n')[0]}`);
+  }
+  if (/does not look like a tar archive|Skipping to next header|Archive contains obsolescent|Unexpected EOF in archive|invalid tar/i.test(text)) {
+    return new ImageUnpackError(`image '${imagePath}' does not contain a valid tar archive: ${text.split('\n')[0]}`);
+  }
+  return new ImageUnpackError(`unpacking '${imagePath}' into '${target}' failed: ${text || 'unknown error'}`);
+}
+
+function runChild(command: string, args: string[], stdout: 'ignore' | number) {
+  const child = spawn(command, args, {
+    stdio: ['pipe', stdout, 'pipe'],
+    env: { ...process.env, PATH: `${process.env.PATH ?? ''}:${SYSTEM_PATH}`, LC_ALL: 'C' },
+  });
+  const { stdin, stderr: stderrStream } = child;
+  if (stdin === null || stderrStream === null) throw new Error(`${command}: no stdio pipes`);
+  let stderr = '';
+  stderrStream.setEncoding('utf8');
+  stderrStream.on('data', (text: string) => {
+    if (stderr.length < STDERR_LIMIT) stderr += text;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+  });
+  return { stdin, exited };
+}
+
+/**
+ * Streams the image through a child (GNU tar or gzip) fed from Node, so bytes are counted and hashed in
+ * the same pass. With `inflateInProcess`, Node's zlib inflates and the child gets the plain tar. A zlib
+ * error names the real cause; otherwise the child's verdict wins over the pipe's (EPIPE when it quits early).
+ */
+async function streamThroughChild(
+  imagePath: string,
+  target: string,
+  child: { command: string; args: string[]; stdout: 'ignore' | number; inflateInProcess: boolean },
+  options: UnpackOptions,
+): Promise<UnpackResult> {
+  const size = await openImage(imagePath);
+  const meter = new ImageMeter(size, options);
+  const { stdin, exited } = runChild(child.command, child.args, child.stdout);
+  stdin.on('error', () => undefined);
+  let inflated: Promise<unknown> = Promise.resolve(undefined);
+  let fed: Promise<{ writeError?: unknown }>;
+  if (child.inflateInProcess) {
+    const gunzip = createGunzip({ chunkSize: ZLIB_CHUNK });
+    inflated = inflateInto(gunzip, stdin);
+    fed = feedImage(imagePath, gunzip, meter);
+  } else {
+    fed = feedImage(imagePath, stdin, meter);
+  }
+  // A read error of the image rejects `fed`; wait for the child anyway so it never outlives the import.
+  const [inflateError, feedOutcome, result] = await Promise.all([inflated, fed.catch((error: unknown) => ({ readError: error })), exited]);
+  if ('readError' in feedOutcome) throw feedOutcome.readError;
+  if (inflateError !== undefined) {
+    const code = (inflateError as NodeJS.ErrnoException).code ?? '';
+    throw describeFailure(imagePath, target, `${code} ${(inflateError as Error).message}`);
+  }
+  if (result.code !== 0) {
+    throw describeFailure(imagePath, target, result.stderr || `${child.command} exited with ${String(result.code ?? result.signal)}`);
+  }
+  // The child succeeded; a write it refused after it was done (EPIPE) does not matter.
+  return { sha1: meter.hash.digest('hex'), bytesRead: meter.bytesRead };
+}
+
+/**
+ * Expands the image into `targetDir` (which must exist and be empty) exactly as `tar --same-owner -xzf`:
+ * owners, modes, links, device nodes and every xattr namespace (file capabilities live in security.*).
+ * GNU tar keeps everything inside the target: it refuses `..` members, strips leading '/', and creates
+ * symlinks that point outside only after the last member, so no later member can be written through them
+ * (each case is tested in spec/stemcells/image-unpacker.spec.ts).
+ */
+export function expandImage(imagePath: string, targetDir: string, options: UnpackOptions & { strategy?: GunzipStrategy }): Promise<UnpackResult> {
+  const inflateInProcess = (options.strategy ?? DEFAULT_STRATEGY) === 'zlib';
+  const args = ['--same-owner', '--xattrs', '--xattrs-include=*', inflateInProcess ? '-xf' : '-xzf', '-', '-C', targetDir];
+  return streamThroughChild(imagePath, targetDir, { command: 'tar', args, stdout: 'ignore', inflateInProcess }, options);
+}
+
+/** Checks that a file starts with a tar header (its checksum matches), so a gunzipped non-tar fails early. */
+async function assertTarHeader(imagePath: string, targetFile: string): Promise<void> {
+  const handle = await open(targetFile, 'r');
+  try {
+    const header = Buffer.alloc(512);
+    const { bytesRead } = await handle.read(header, 0, 512, 0);
+    const recorded = Number.parseInt(header.subarray(148, 156).toString('latin1').replace(/[\0 ]/g, ''), 8);
+    let sum = 0;
+    for (let index = 0; index < 512; index += 1) sum += index >= 148 && index < 156 ? 0x20 : (header[index] ?? 0);
+    if (bytesRead < 512 || !Number.isInteger(recorded) || recorded !== sum) {
+      throw new ImageUnpackError(`image '${imagePath}' does not contain a tar archive (no valid tar header after gunzip)`);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Gunzips the image into `targetFile` (created here, must not exist): the plain tar Garden's image plugin
+ * consumes. 'gzip-child' (default) lets `gzip -dc` write the file directly; 'zlib' inflates in-process.
+ */
+export async function gunzipImage(
+  imagePath: string,
+  targetFile: string,
+  options: UnpackOptions & { strategy?: GunzipStrategy },
+): Promise<UnpackResult> {
+  let result: UnpackResult;
+  if ((options.strategy ?? DEFAULT_STRATEGY) === 'gzip-child') {
+    const output = await open(targetFile, 'wx', 0o644);
+    try {
+      result = await streamThroughChild(imagePath, targetFile, { command: 'gzip', args: ['-dc'], stdout: output.fd, inflateInProcess: false }, options);
+    } finally {
+      await output.close();
+    }
+  } else {
+    const size = await openImage(imagePath);
+    const meter = new ImageMeter(size, options);
+    try {
+      // Small output chunks: zlib allocates each one, and smaller ones are reclaimed sooner (peak RSS).
+      const gunzip = createGunzip({ chunkSize: ZLIB_CHUNK });
+      const written = pipeline(gunzip, createWriteStream(targetFile, { flags: 'wx', mode: 0o644, highWaterMark: ZLIB_CHUNK }));
+      const [{ writeError }] = await Promise.all([feedImage(imagePath, gunzip, meter), written]);
+      if (writeError !== undefined) throw writeError;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? '';
+      throw describeFailure(imagePath, targetFile, `${code} ${(error as Error).message}`);
+    }
+    result = { sha1: meter.hash.digest('hex'), bytesRead: meter.bytesRead };
+  }
+  await assertTarHeader(imagePath, targetFile);
+  return result;
+}

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import type { CpiConfig } from '../config/cpi-config';
+import type { GardenClient } from '../garden/garden-client';
+import type { HostMounts } from '../host/mounts';
+import type { Logger } from '../log/logger';
+import { withContext } from '../errors/cpi-errors';
+import { agentStartProcess, type InitSystem } from './agent-start';
+import { buildAgentSettings } from './agent-settings';
+import type { AgentSettingsStore } from './agent-settings-store';
+import { vmContainerSpec } from './container-spec';
+import { creationFailure } from './creation-failure';
+import type { PortForwarding } from './iptables-ports';
+import { backfillDefaultDns, defaultNetwork, gardenNetworkFor, parseResolvConfNameservers, type Networks } from './networks';
+import type { VmResources } from './vm-cloud-properties';
+import { vmHostPaths } from './vm-paths';
+import { currentProcess, type VmRecords } from './vm-records';
+import type { VmTeardown } from './vm-teardown';
+
+export interface CreateVmRequest {
+  agentId: string;
+  /** Resolved stemcell: the path or `docker://` URI Garden gets as image.uri. */
+  imageUri: string;
+  init: InitSystem;
+  resources: VmResources;
+  networks: Networks;
+  env: unknown;
+}
+
+export interface CreatedVm {
+  vmCid: string;
+  /** The networks as sent, DNS backfilled: create_vm's second result under API v2. */
+  networks: Networks;
+}
+
+export interface VmCreator {
+  create(request: CreateVmRequest): Promise<CreatedVm>;
+}
+
+export interface VmCreatorDeps {
+  config: Pick<CpiConfig, 'actions' | 'agent'>;
+  /** Host path of Garden's real init to mount for the init wrapper, when there is one. */
+  gardenInitPath: () => Promise<string | undefined>;
+  garden: Pick<GardenClient, 'create' | 'info' | 'runDetached'>;
+  mounts: Pick<HostMounts, 'bindOntoItself'>;
+  settings: Pick<AgentSettingsStore, 'create'>;
+  ports: Pick<PortForwarding, 'forward'>;
+  records: VmRecords;
+  teardown: VmTeardown;
+  /** The host's /etc/resolv.conf text (DNS backfill). */
+  readResolvConf: () => Promise<string>;
+  logger: Logger;
+  newId?: () => string;
+}
+
+export function createVmCreator(deps: VmCreatorDeps): VmCreator {
+  const { actions } = deps.config;
+  const newId = deps.newId ?? randomUUID;
+
+  /** VMs whose create_vm process was killed mid-way: nobody else will ever delete them. */
+  async function reapAbandoned(): Promise<void> {
+    for (const vmCid of await deps.records.abandonedCreations()) {
+      deps.logger.warn('Rolling back a VM left behind by a create_vm that died', { vm: vmCid });
+      await deps.teardown.deleteVm(vmCid).catch((error: unknown) =>
+        deps.logger.warn('Rolling back an abandoned VM failed; will retry on the next create_vm', { vm: vmCid, error: String(error) }),
+      );
+    }
+  }
+
+  return {
+    async create(request) {
+      const { network, gardenNetwork } = await withContext(`Creating VM with agent ID '${request.agentId}'`, async () => {
+        const chosen = defaultNetwork(request.networks);
+        return { ...chosen, gardenNetwork: gardenNetworkFor(chosen.name, chosen.network) };
+      });
+      const nameservers = parseResolvConfNameservers(await deps.readResolvConf().catch(() => ''));
+      const networks = backfillDefaultDns(request.networks, nameservers);
+      await reapAbandoned();
+
+      const vmCid = newId();
+      const paths = vmHostPaths(actions, vmCid);
+      const log = deps.logger;
+      // Every host change pushes its undo; a failure runs them newest first.
+      const undo: { what: string; run: () => Promise<void> }[] = [];
+      let step = 'Starting';
+      try {
+        step = 'Recording the creation';
+        undo.push({ what: 'records', run: () => deps.teardown.removeState(vmCid) });
+        await deps.records.markCreating(vmCid, await currentProcess());
+        await deps.records.write(vmCid, { init: request.init, agent_id: request.agentId, ports: request.resources.ports.length > 0 });
+
+        step = 'Making host bind mounts';
+        undo.push({ what: 'host dirs', run: () => deps.teardown.removeHostDirs(vmCid) });
+        await mkdir(paths.ephemeralDir, { recursive: true });
+        await mkdir(paths.persistentDir, { recursive: true });
+        await deps.mounts.bindOntoItself(paths.ephemeralDir, {});
+        // Unbindable first, as upstream: the per-disk bind mounts below it must not be copied into other binds.
+        await deps.mounts.bindOntoItself(paths.persistentDir, { unbindableFirst: true });
+
+        step = 'Writing agent settings';
+        const settings = buildAgentSettings({
+          agentId: request.agentId,
+          vmCid,
+          agent: deps.config.agent,
+          networks,
+          env: request.env,
+          ephemeralPath: actions.guest_ephemeral_bind_mount_path,
+        });
+        await deps.settings.create(vmCid, settings);
+
+        step = 'Creating container';
+        const spec = vmContainerSpec({
+          vmCid,
+          agentId: request.agentId,
+          imageUri: request.imageUri,
+          network: gardenNetwork,
+          paths,
+          guestEphemeralPath: actions.guest_ephemeral_bind_mount_path,
+          guestPersistentDir: actions.guest_persistent_bind_mounts_dir,
+          init: request.init,
+          gardenInitPath: await deps.gardenInitPath(),
+          resources: request.resources,
+        });
+        log.debug('Creating container', { vm: vmCid, network: gardenNetwork, init: request.init });
+        // Undo is pushed first: a create that timed out may still have made the container.
+        undo.push({ what: 'container', run: () => deps.teardown.destroyContainer(vmCid) });
+        await deps.garden.create(spec);
+
+        if (request.resources.ports.length > 0) {
+          step = 'Forwarding host ports';
+          const containerIp = network.type === 'dynamic' || !network.ip ? (await deps.garden.info(vmCid)).ContainerIP : network.ip;
+          undo.push({ what: 'port rules', run: () => deps.teardown.removePortRules(vmCid) });
+          await deps.ports.forward(vmCid, containerIp, request.resources.ports);
+        }
+
+        step = 'Starting the agent';
+        // Detached: the start script's process keeps running (runsvdir) after the connection closes.
+        await deps.garden.runDetached(vmCid, agentStartProcess(request.init, { reboot: false }));
+
+        await deps.records.clearCreating(vmCid);
+        return { vmCid, networks };
+      } catch (error) {
+        let undoFailed = false;
+        for (const { what, run } of undo.reverse()) {
+          // If something could not be undone, keep the records (and the creating marker): the next
+          // create_vm sees this process dead and finishes the rollback.
+          if (what === 'records' && undoFailed) break;
+          await run().catch((undoError: unknown) => {
+            undoFailed = true;
+            log.error(`Rolling back ${what} of VM failed`, { vm: vmCid, error: String(undoError) });
+          });
+        }
+        throw creationFailure(`Creating VM with agent ID '${request.agentId}': ${step}`, error);
+      }
+    },
+  };
+}
+

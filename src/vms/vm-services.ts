@@ -1,0 +1,77 @@
+import { readFile, stat } from 'node:fs/promises';
+import type { CpiConfig } from '../config/cpi-config';
+import { GardenContainerNotFound, type GardenClient } from '../garden/garden-client';
+import type { CommandRunner } from '../host/command-runner';
+import type { Locks } from '../host/file-lock';
+import type { HostMounts } from '../host/mounts';
+import type { Logger } from '../log/logger';
+import { createAgentSettingsStore, type AgentSettingsStore } from './agent-settings-store';
+import { createGardenSettingsTransport } from './garden-settings-transport';
+import { createIptablesPortForwarding, type PortForwarding } from './iptables-ports';
+import { createVmCreator, type VmCreator } from './vm-creator';
+import { createVmRecords, type VmRecords } from './vm-records';
+import { createVmTeardown, type VmTeardown } from './vm-teardown';
+
+/** The VM feature's services, built once per call from the shared adapters (see src/wiring). */
+export interface VmServices {
+  creator: VmCreator;
+  teardown: VmTeardown;
+  settings: AgentSettingsStore;
+  records: VmRecords;
+  ports: PortForwarding;
+}
+
+export interface VmServicesDeps {
+  config: CpiConfig;
+  garden: GardenClient;
+  runner: CommandRunner;
+  locks: Locks;
+  mounts: HostMounts;
+  logger: Logger;
+}
+
+/** Garden's real init is mounted only where it exists: without the wrapper release it is not needed. */
+async function existingFile(path: string | null): Promise<string | undefined> {
+  if (!path) return undefined;
+  return (await stat(path).then((info) => info.isFile(), () => false)) ? path : undefined;
+}
+
+export function createVmServices(deps: VmServicesDeps): VmServices {
+  const { config, garden, logger } = deps;
+  const dirs = config.actions;
+  const records = createVmRecords(dirs);
+  const ports = createIptablesPortForwarding(deps.runner, deps.locks, logger);
+  const settings = createAgentSettingsStore({ dirs, locks: deps.locks, legacy: createGardenSettingsTransport(garden), logger });
+  const teardown = createVmTeardown({
+    dirs,
+    containers: {
+      async destroyIfExists(handle) {
+        try {
+          await garden.destroy(handle);
+          return true;
+        } catch (error) {
+          if (error instanceof GardenContainerNotFound) return false;
+          throw error;
+        }
+      },
+    },
+    ports,
+    mounts: deps.mounts,
+    records,
+    locks: deps.locks,
+    logger,
+  });
+  const creator = createVmCreator({
+    config: { actions: config.actions, agent: config.agent },
+    gardenInitPath: () => existingFile(config.warden.garden_init_path),
+    garden,
+    mounts: deps.mounts,
+    settings,
+    ports,
+    records,
+    teardown,
+    readResolvConf: () => readFile('/etc/resolv.conf', 'utf8'),
+    logger,
+  });
+  return { creator, teardown, settings, records, ports };
+}

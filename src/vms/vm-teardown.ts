@@ -1,0 +1,102 @@
+import { rm } from 'node:fs/promises';
+import type { HostMounts } from '../host/mounts';
+import type { Locks } from '../host/file-lock';
+import type { Logger } from '../log/logger';
+import { CloudError, withContext } from '../errors/cpi-errors';
+import type { PortForwarding } from './iptables-ports';
+import { vmHostPaths, vmLockName, type VmDirsConfig } from './vm-paths';
+import type { VmRecords } from './vm-records';
+
+/** The Garden operation teardown needs: destroy, answering false when the container does not exist. */
+export interface ContainerDestroyer {
+  destroyIfExists(handle: string): Promise<boolean>;
+}
+
+/** Undoes a VM piece by piece (create_vm rollback) or all at once (delete_vm); every step is idempotent. */
+export interface VmTeardown {
+  destroyContainer(vmCid: string): Promise<void>;
+  removePortRules(vmCid: string): Promise<void>;
+  /** Unmounts everything under the VM's host dirs, then removes them. Never follows a mount. */
+  removeHostDirs(vmCid: string): Promise<void>;
+  removeState(vmCid: string): Promise<void>;
+  /** All of the above under the VM's lock: container, rules, mounts and dirs, records. */
+  deleteVm(vmCid: string): Promise<void>;
+}
+
+export interface VmTeardownDeps {
+  dirs: VmDirsConfig;
+  containers: ContainerDestroyer;
+  ports: Pick<PortForwarding, 'removeForwarded'>;
+  mounts: Pick<HostMounts, 'unmountRecursive' | 'mountsUnder'>;
+  /** A VM recorded without ports skips the iptables scan; unrecorded VMs (upstream's, half-made) get it. */
+  records: Pick<VmRecords, 'read'>;
+  locks: Locks;
+  logger: Logger;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const REMOVE_ATTEMPTS = 5;
+
+export function createVmTeardown(deps: VmTeardownDeps): VmTeardown {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)));
+
+  /**
+   * Unmounts, checks that nothing is mounted any more, and only then deletes: the recursive delete can
+   * never reach through a disk mount into a disk's files (the Director never attaches during delete_vm).
+   */
+  async function unmountAndRemove(dir: string): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      await deps.mounts.unmountRecursive(dir);
+      const left = await deps.mounts.mountsUnder(dir);
+      if (left.length > 0) throw new CloudError(`Still mounted under '${dir}': ${left.map((m) => m.target).join(', ')}`);
+      try {
+        await rm(dir, { recursive: true, force: true });
+        return;
+      } catch (error) {
+        // A container's mount namespace can hold the dir busy for a moment after destroy.
+        const code = (error as NodeJS.ErrnoException).code;
+        if ((code !== 'EBUSY' && code !== 'ENOTEMPTY') || attempt >= REMOVE_ATTEMPTS) throw error;
+        deps.logger.info('Host dir busy, retrying removal', { dir, attempt });
+        await sleep(200 * attempt);
+      }
+    }
+  }
+
+  const teardown: VmTeardown = {
+    async destroyContainer(vmCid) {
+      await withContext('Destroying container', async () => {
+        const existed = await deps.containers.destroyIfExists(vmCid);
+        if (!existed) deps.logger.info('Container already gone', { vm: vmCid });
+      });
+    },
+
+    async removePortRules(vmCid) {
+      await deps.ports.removeForwarded(vmCid);
+    },
+
+    async removeHostDirs(vmCid) {
+      const paths = vmHostPaths(deps.dirs, vmCid);
+      await withContext(`Removing host ephemeral dir '${paths.ephemeralDir}'`, () =>
+        unmountAndRemove(paths.ephemeralDir),
+      );
+      await withContext(`Removing host persistent dir '${paths.persistentDir}'`, () =>
+        unmountAndRemove(paths.persistentDir),
+      );
+    },
+
+    async removeState(vmCid) {
+      await rm(vmHostPaths(deps.dirs, vmCid).stateDir, { recursive: true, force: true });
+    },
+
+    async deleteVm(vmCid) {
+      await deps.locks.withLock(vmLockName(vmCid), async () => {
+        const record = await deps.records.read(vmCid);
+        await teardown.destroyContainer(vmCid);
+        if (record?.ports !== false) await teardown.removePortRules(vmCid);
+        await teardown.removeHostDirs(vmCid);
+        await teardown.removeState(vmCid);
+      });
+    },
+  };
+  return teardown;
+}
