@@ -3,7 +3,7 @@
 #
 #   scripts/release.sh [bosh create-release flags...]   build the bundle, prepare the package files, fetch the
 #                                                       node blob, then `bosh create-release` (or print it)
-#   scripts/release.sh prepare                          only copy dist/cpi.js(.map) into src/warden_cpi/
+#   scripts/release.sh prepare                          only copy dist/cpi.js, its source maps and code cache into src/warden_cpi/
 #
 # BOSH packages only files under src/ or blobs/, so the esbuild bundle is copied into the gitignored
 # src/warden_cpi/ that packages/warden_cpi/spec lists. Gitignored files do not make the tree dirty, but
@@ -17,7 +17,7 @@ cd "$repo_dir"
 
 prepare_package_files() {
   local target=src/warden_cpi file
-  for file in cpi.js cpi.js.map; do
+  for file in cpi.js cpi.js.map cpi-services.js.map cpi-services.cache; do
     if [ ! -f "dist/${file}" ]; then
       echo "dist/${file} is missing: run 'npm run build' first" >&2
       exit 1
@@ -25,7 +25,7 @@ prepare_package_files() {
   done
   mkdir -p "$target"
   # Copy beside, then rename: a concurrent reader never sees a half-written bundle.
-  for file in cpi.js cpi.js.map; do
+  for file in cpi.js cpi.js.map cpi-services.js.map cpi-services.cache; do
     cp "dist/${file}" "${target}/.${file}.tmp"
     mv -f "${target}/.${file}.tmp" "${target}/${file}"
   done

@@ -1,4 +1,4 @@
-import axios, { type AxiosInstance, type AxiosResponse, isAxiosError } from 'axios';
+import type { AxiosInstance, AxiosResponse } from 'axios';
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { Logger } from '../log/logger';
@@ -55,6 +55,10 @@ export function createJsonTransport(connector: GardenConnector, logger: Logger, 
   const maxDelayMs = retry.maxDelayMs ?? 2000;
   const tcp = connector.address.network === 'tcp';
 
+  // Required here, not at the top: loading axios also loads Node's fetch (undici), ~10 ms that calls which
+  // never talk to Garden (disks, stemcells) should not pay.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { default: axios, isAxiosError } = require('axios') as typeof import('axios');
   const http: AxiosInstance = axios.create({
     // Host is ignored by gdn; Go's client always says "api".
     baseURL: tcp ? `http://${connector.address.address}` : 'http://api',

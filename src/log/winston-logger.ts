@@ -1,8 +1,10 @@
-import { createLogger, format, transports } from 'winston';
 import type { Logger } from './logger';
 import type { LoggerOptions } from './stderr-logger';
 
 export function createWinstonLogger(options: LoggerOptions): Logger {
+  // Required on first use: a call that logs nothing never initialises winston (~5 ms).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createLogger, format, transports } = require('winston') as typeof import('winston');
   const tag = options.requestId === undefined ? '' : ` [req_id ${options.requestId}]`;
   const logger = createLogger({
     level: options.level,

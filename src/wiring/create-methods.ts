@@ -71,7 +71,8 @@ export function createMethods(config: CpiConfig, logger: Logger): MethodTable {
       runner: runner(),
       mounts: hostMounts(),
       logger,
-      containerExists: gardenContainerExists(garden()),
+      // Asked only for VMs without host state (made by the upstream CPI): the Garden client is built then.
+      containerExists: (vmCid: string) => gardenContainerExists(garden())(vmCid),
     }),
   );
   // attach/detach: the disk services plus the VM's agent settings (updated under the VM's lock).
