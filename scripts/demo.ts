@@ -1,13 +1,13 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type GardenEmulator, startGardenEmulator } from '../src/garden-emulator/garden-emulator';
 import { type GardenClient, createGardenClient } from '../src/garden/garden-client';
 import { silentLogger } from '../src/log/logger';
 import { busyboxStemcell } from '../spec/support/busybox-stemcell';
-import { forceCleanup } from '../spec/support/cpi-environment';
+import { forceCleanup, writeCpiConfig } from '../spec/support/cpi-environment';
 import { runCpi } from '../spec/support/cpi-process';
-import { type CpiDirs, findLeaks } from '../spec/support/leak-checker';
+import { findLeaks } from '../spec/support/leak-checker';
 
 /**
  * `npm run demo`: a readable CPI lifecycle, one bin/cpi process per call exactly as the Director runs it,
@@ -44,28 +44,7 @@ async function main(): Promise<void> {
     console.log(real ? `Garden: ${garden.address} (GARDEN_ADDRESS)` : `Garden: embedded emulator (exec mode) on ${garden.address}`);
     const client: GardenClient = createGardenClient({ ...garden, logger: silentLogger });
 
-    const dirs: CpiDirs = {
-      stemcellsDir: join(dir, 'stemcells'),
-      disksDir: join(dir, 'disks'),
-      ephemeralDir: join(dir, 'ephemeral_bind_mounts_dir'),
-      persistentDir: join(dir, 'persistent_bind_mounts_dir'),
-      stateDir: join(dir, 'cpi_state'),
-    };
-    const configPath = join(dir, 'cpi.json');
-    await writeFile(
-      configPath,
-      JSON.stringify({
-        warden: { connect_network: garden.network, connect_address: garden.address },
-        actions: {
-          stemcells_dir: dirs.stemcellsDir,
-          disks_dir: dirs.disksDir,
-          host_ephemeral_bind_mounts_dir: dirs.ephemeralDir,
-          host_persistent_bind_mounts_dir: dirs.persistentDir,
-          state_dir: dirs.stateDir,
-        },
-        agent: { mbus: 'nats://nats:demo-password@10.244.0.2:4222' },
-      }),
-    );
+    const { dirs, configPath } = await writeCpiConfig(dir, garden, { agent: { mbus: 'nats://nats:demo-password@10.244.0.2:4222' } });
 
     let requestNumber = 100000;
     const call = async <T>(method: string, args: unknown[]): Promise<T> => {

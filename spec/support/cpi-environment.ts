@@ -44,9 +44,12 @@ export interface CpiEnvironment {
   close(): Promise<void>;
 }
 
-export async function startCpiEnvironment(options: { processMode?: 'scripted' | 'exec'; config?: Record<string, unknown> } = {}): Promise<CpiEnvironment> {
-  const dir = await mkdtemp(join(tmpdir(), 'cpi-env-'));
-  const garden = await startGardenEmulator({ listen: { host: '127.0.0.1', port: 0 }, stateDir: join(dir, 'garden'), processMode: options.processMode ?? 'scripted' });
+/** The CPI's dirs, all under `dir`, and a cpi.json pointing at them and at `garden` (`overrides` replace top-level keys). */
+export async function writeCpiConfig(
+  dir: string,
+  garden: { network: 'tcp' | 'unix'; address: string },
+  overrides: Record<string, unknown> = {},
+): Promise<{ dirs: CpiDirs; configPath: string }> {
   const dirs: CpiDirs = {
     stemcellsDir: join(dir, 'stemcells'),
     disksDir: join(dir, 'disks'),
@@ -55,21 +58,29 @@ export async function startCpiEnvironment(options: { processMode?: 'scripted' | 
     stateDir: join(dir, 'cpi_state'),
   };
   const configPath = join(dir, 'cpi.json');
-  await writeFile(
-    configPath,
-    JSON.stringify({
-      warden: { connect_network: garden.address.network, connect_address: garden.address.address },
-      actions: {
-        stemcells_dir: dirs.stemcellsDir,
-        disks_dir: dirs.disksDir,
-        host_ephemeral_bind_mounts_dir: dirs.ephemeralDir,
-        host_persistent_bind_mounts_dir: dirs.persistentDir,
-        state_dir: dirs.stateDir,
-      },
-      agent: { mbus: 'nats://nats:nats-secret-password@10.254.50.4:4222', ntp: ['time1.example.com'] },
-      ...options.config,
-    }),
-  );
+  const config = {
+    warden: { connect_network: garden.network, connect_address: garden.address },
+    actions: {
+      stemcells_dir: dirs.stemcellsDir,
+      disks_dir: dirs.disksDir,
+      host_ephemeral_bind_mounts_dir: dirs.ephemeralDir,
+      host_persistent_bind_mounts_dir: dirs.persistentDir,
+      state_dir: dirs.stateDir,
+    },
+    agent: { mbus: 'nats://nats:nats-secret-password@10.254.50.4:4222' },
+    ...overrides,
+  };
+  await writeFile(configPath, JSON.stringify(config));
+  return { dirs, configPath };
+}
+
+export async function startCpiEnvironment(options: { processMode?: 'scripted' | 'exec'; config?: Record<string, unknown> } = {}): Promise<CpiEnvironment> {
+  const dir = await mkdtemp(join(tmpdir(), 'cpi-env-'));
+  const garden = await startGardenEmulator({ listen: { host: '127.0.0.1', port: 0 }, stateDir: join(dir, 'garden'), processMode: options.processMode ?? 'scripted' });
+  const { dirs, configPath } = await writeCpiConfig(dir, garden.address, {
+    agent: { mbus: 'nats://nats:nats-secret-password@10.254.50.4:4222', ntp: ['time1.example.com'] },
+    ...options.config,
+  });
   const client = createGardenClient({ network: garden.address.network, address: garden.address.address, logger: silentLogger });
   let counter = 100000;
   const call: CpiEnvironment['call'] = (method, args, callOptions = {}) => {

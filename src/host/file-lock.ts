@@ -2,6 +2,7 @@ import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger';
 import { CloudError } from '../errors/cpi-errors';
+import { isProcessAlive } from './process-alive';
 
 /**
  * Cross-process locks: each CPI call is its own OS process, so in-memory mutexes do not help.
@@ -14,14 +15,6 @@ export interface Locks {
 
 const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -38,7 +31,7 @@ export function createFileLocks(dir: string, logger: Logger): Locks {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-    if (Number.isInteger(owner) && owner > 0 && !isAlive(owner)) {
+    if (Number.isInteger(owner) && owner > 0 && !isProcessAlive(owner)) {
       // Move the stale file aside under a unique name so two waiters cannot both remove a fresh lock.
       const aside = `${path}.stale-${process.pid}`;
       await rename(path, aside).catch(() => undefined);

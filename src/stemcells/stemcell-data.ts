@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Locks } from '../host/file-lock';
 import type { Logger } from '../log/logger';
 import { dataName, dataRecordPath, keyOfDataName, lockNameForKey, ownerOfTempName, tempName } from './stemcell-layout';
+import { isProcessAlive } from '../host/process-alive';
 
 /** The filesystem operations on stemcells_dir shared by import, delete and leftover cleanup. */
 export interface StemcellDataDirs {
@@ -11,14 +12,6 @@ export interface StemcellDataDirs {
   newId: () => string;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function pathExists(path: string): Promise<boolean> {
   return lstat(path).then(
@@ -83,7 +76,7 @@ export async function cleanLeftovers(dirs: StemcellDataDirs, locks: Locks, logge
   const names = await readdir(dirs.stemcellsDir).catch(() => [] as string[]);
   for (const name of names) {
     const owner = ownerOfTempName(name);
-    if (owner === undefined || owner === process.pid || isAlive(owner)) continue;
+    if (owner === undefined || owner === process.pid || isProcessAlive(owner)) continue;
     logger.info('Removing leftover of a killed stemcell operation', { path: join(dirs.stemcellsDir, name), pid: owner });
     await rm(join(dirs.stemcellsDir, name), { recursive: true, force: true, maxRetries: 3 }).catch((error: unknown) =>
       logger.warn('Could not remove leftover', { name, error: String(error) }),
