@@ -73,7 +73,7 @@ export async function findLeaks(dirs: CpiDirs, listContainers: () => Promise<str
     loopDevices: await loopDevicesBackedBy(dirs.disksDir),
     containers: [...(await listContainers())],
     lockFiles: files.filter((path) => path.endsWith('.lock') || path.includes('.lock.')),
-    tempFiles: files.filter((path) => /(^|\/)\.(import|tmp|partial)|\.tmp(-|$)|\.partial$/.test(path)),
+    tempFiles: files.filter((path) => /(^|\/)\.(import|tmp|partial)|\.tmp(-|$)|\.partial$|\.(creating|copying)(-\d+)?$/.test(path)),
   };
 }
 

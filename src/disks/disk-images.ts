@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger';
 import { DiskNotFound, NotSupported, withContext } from '../errors/cpi-errors';
 import { diskPaths, type DisksConfig } from './disk-paths';
 import { growExt4Image, makeExt4Image } from './ext4-image';
+import { ownedTempName, removeDeadOwnersTempFiles } from '../host/owned-temp-files';
 
 const MIB = 1024 * 1024;
 
@@ -42,9 +43,10 @@ export function createDiskImages(deps: DiskImagesDeps): DiskImages {
       const diskCid = deps.newId();
       const { image } = diskPaths(deps.config, diskCid);
       // Built beside its final name and renamed, so a crash never leaves a half-made disk under a cid.
-      const building = join(deps.config.disks_dir, `.${diskCid}.creating`);
+      const building = join(deps.config.disks_dir, ownedTempName(diskCid, 'creating'));
       await withContext(`Creating disk '${diskCid}' of ${sizeMb} MiB`, async () => {
         await mkdir(deps.config.disks_dir, { recursive: true });
+        await removeDeadOwnersTempFiles(deps.config.disks_dir, 'creating', deps.logger);
         try {
           await makeExt4Image(deps.runner, building, sizeMb, deps.mkfsExtendedOptions);
           await rename(building, image);

@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger';
 import { withContext } from '../errors/cpi-errors';
 import { diskPaths, snapshotPaths, type DisksConfig } from './disk-paths';
 import { writeJsonAtomic } from './disk-metadata-store';
+import { ownedTempName, removeDeadOwnersTempFiles } from '../host/owned-temp-files';
 
 /** Snapshots: copies of a disk image at `<disks_dir>/snapshots/<snapshot>`, metadata in the state dir. */
 export interface DiskSnapshots {
@@ -56,9 +57,10 @@ export function createDiskSnapshots(deps: {
       const snapshotCid = deps.newId();
       const paths = snapshotPaths(config, snapshotCid);
       const dir = join(config.disks_dir, 'snapshots');
-      const copying = join(dir, `.${snapshotCid}.copying`);
+      const copying = join(dir, ownedTempName(snapshotCid, 'copying'));
       await withContext(`Snapshotting disk '${diskCid}' to '${paths.image}'`, async () => {
         await mkdir(dir, { recursive: true });
+        await removeDeadOwnersTempFiles(dir, 'copying', deps.logger);
         const copy = async (): Promise<void> => {
           await runner.run('cp', ['--reflink=auto', '--sparse=always', diskPaths(config, diskCid).image, copying]);
         };
