@@ -208,7 +208,7 @@ export function formatStemcellImportReport(result: StemcellImportBench): string 
     `peak RSS of the CPI     : ${Math.max(...result.rows.filter((row) => row.name.startsWith('create_stemcell')).map((row) => row.peakRssMiB)).toFixed(1)} MiB (target < 120 MiB)`,
     ...(['gunzip', 'expand'] as const).map(
       (mode) =>
-        `${mode} inflate strategies (in-process, median s): GNU gzip child ${result.strategies[mode]['gzip-child'].toFixed(3)}, Node zlib ${result.strategies[mode].zlib.toFixed(3)} (default: gzip child, for peak RSS)`,
+        `${mode} inflate strategies (in-process, median s): GNU gzip child ${result.strategies[mode]['gzip-child'].toFixed(3)}, Node zlib ${result.strategies[mode].zlib.toFixed(3)} (default: ${mode === 'expand' ? 'gzip child' : 'Node zlib'})`,
     ),
   ];
   return lines.join('\n');
