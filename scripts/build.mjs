@@ -37,7 +37,7 @@ await mkdir('dist', { recursive: true });
 await writeFile('dist/cpi-services.js.map', servicesMap.text);
 const servicesSource = `(function (require) {\n${servicesJs}\nreturn __gardenCpiServices;\n})\n//# sourceMappingURL=cpi-services.js.map\n`;
 const servicesPayload = brotliCompressSync(Buffer.from(servicesSource), {
-  params: { [constants.BROTLI_PARAM_QUALITY]: 9 },
+  params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_LGWIN]: 24 },
 }).toString('base64');
 
 // The wrapper puts the embedded code on line 2; lineOffset -1 keeps its stack traces and source map aligned.
@@ -69,6 +69,8 @@ await build({
   outfile: 'dist/cpi.js',
   format: 'cjs',
   sourcemap: true,
+  minifyWhitespace: true,
+  minifySyntax: true,
   plugins: [embeddedServices],
   banner: { js: '#!/usr/bin/env node' },
 });
