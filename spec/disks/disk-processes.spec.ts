@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFile, readlink, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxStemcell } from '../support/busybox-stemcell';
 import { BUNDLE } from '../support/cpi-process';
@@ -12,6 +12,7 @@ import { tarFromEntries } from '../../src/garden/garden-tar';
 import { createHostMounts } from '../../src/host/mounts';
 import { createCommandRunner } from '../../src/host/command-runner';
 import { silentLogger } from '../../src/log/logger';
+import { untilRunningIn } from '../support/until-running-in';
 
 function networks(ip: string) {
   return {
@@ -23,17 +24,6 @@ async function sh(env: CpiEnvironment, vm: string, script: string): Promise<stri
   const result = await env.client.exec(vm, { path: '/bin/sh', args: ['-c', script], user: 'root' });
   assert.equal(result.exitStatus, 0, `'${script}' in ${vm}: ${result.stderr}`);
   return result.stdout;
-}
-
-/** Waits until `pid` has exec'd with its cwd in `dir` (so it really holds the mount). */
-async function untilRunningIn(pid: number, dir: string): Promise<void> {
-  for (let i = 0; i < 500; i += 1) {
-    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => '');
-    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
-    if (cwd === dir && comm.trim() === 'sleep') return;
-    await new Promise((done) => setTimeout(done, 10));
-  }
-  throw new Error(`pid ${pid} never ran in ${dir}`);
 }
 
 async function persistentSettings(env: CpiEnvironment, vm: string): Promise<unknown> {

@@ -1,12 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCommandRunner } from '../../src/host/command-runner';
 import { createHostMounts, decodeMountPath, parseMountInfo } from '../../src/host/mounts';
 import { silentLogger } from '../../src/log/logger';
+import { untilRunningIn } from '../support/until-running-in';
 
 const runner = createCommandRunner();
 const mounts = createHostMounts(runner, silentLogger, { busyAttempts: 3, busyDelayMs: 20 });
@@ -33,17 +34,6 @@ function forceCleanup(root: string): void {
       // keep trying the others
     }
   }
-}
-
-/** Waits until `pid` has exec'd with its cwd in `dir` (so it really holds the mount). */
-async function untilRunningIn(pid: number, dir: string): Promise<void> {
-  for (let i = 0; i < 500; i += 1) {
-    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => '');
-    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
-    if (cwd === dir && comm.trim() === 'sleep') return;
-    await new Promise((done) => setTimeout(done, 10));
-  }
-  throw new Error(`pid ${pid} never ran in ${dir}`);
 }
 
 describe('parseMountInfo', () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type GardenEmulator, startGardenEmulator } from '../../src/garden-emulator/garden-emulator';
 import { busyboxStemcell } from '../support/busybox-stemcell';
-import { type CpiEnvironment, forceCleanup, startCpiEnvironment } from '../support/cpi-environment';
+import { type CpiEnvironment, configActions, forceCleanup, startCpiEnvironment } from '../support/cpi-environment';
 import { BUNDLE, type CpiRun, runCpi } from '../support/cpi-process';
 import { type CpiDirs, findLeaks, mountsUnder, NO_LEAKS } from '../support/leak-checker';
 
@@ -506,13 +506,7 @@ describe('faults through bin/cpi', () => {
         env.configPath,
         JSON.stringify({
           ...config,
-          actions: {
-            stemcells_dir: dirs.stemcellsDir,
-            disks_dir: dirs.disksDir,
-            host_ephemeral_bind_mounts_dir: dirs.ephemeralDir,
-            host_persistent_bind_mounts_dir: dirs.persistentDir,
-            state_dir: dirs.stateDir,
-          },
+          actions: configActions(dirs),
         }),
       );
     });

@@ -44,6 +44,17 @@ export interface CpiEnvironment {
   close(): Promise<void>;
 }
 
+/** cpi.json's `actions` for these dirs. */
+export function configActions(dirs: CpiDirs): Record<string, string> {
+  return {
+    stemcells_dir: dirs.stemcellsDir,
+    disks_dir: dirs.disksDir,
+    host_ephemeral_bind_mounts_dir: dirs.ephemeralDir,
+    host_persistent_bind_mounts_dir: dirs.persistentDir,
+    state_dir: dirs.stateDir,
+  };
+}
+
 /** The CPI's dirs, all under `dir`, and a cpi.json pointing at them and at `garden` (`overrides` replace top-level keys). */
 export async function writeCpiConfig(
   dir: string,
@@ -60,13 +71,7 @@ export async function writeCpiConfig(
   const configPath = join(dir, 'cpi.json');
   const config = {
     warden: { connect_network: garden.network, connect_address: garden.address },
-    actions: {
-      stemcells_dir: dirs.stemcellsDir,
-      disks_dir: dirs.disksDir,
-      host_ephemeral_bind_mounts_dir: dirs.ephemeralDir,
-      host_persistent_bind_mounts_dir: dirs.persistentDir,
-      state_dir: dirs.stateDir,
-    },
+    actions: configActions(dirs),
     agent: { mbus: 'nats://nats:nats-secret-password@10.254.50.4:4222' },
     ...overrides,
   };

@@ -5,7 +5,7 @@ import { info } from '../actions/info';
 import { InvalidRequest, NotImplemented } from '../errors/cpi-errors';
 import { isMethodName } from './method-names';
 import { loadServices } from './load-services';
-import type { RequestEnvelope } from './request-envelope';
+import { type RequestEnvelope, requestIdOf } from './request-envelope';
 
 /** Methods whose result shape differs between API v1 and v2 (reference/cpi-rpc-contract.md §3). */
 const VERSIONED_METHODS = new Set(['create_vm', 'attach_disk']);
@@ -28,7 +28,7 @@ export async function dispatch(request: RequestEnvelope, config: CpiConfig, logg
   if (request.method === 'info') return info();
   const call: CallContext = {
     apiVersion: apiVersionFor(request),
-    requestId: typeof request.context?.request_id === 'string' ? request.context.request_id : undefined,
+    requestId: requestIdOf(request),
     logger,
   };
   // Loaded on demand, so `info` never compiles Garden, tar or host code.

@@ -36,10 +36,7 @@ export function parseRequest(text: string): RequestEnvelope {
 }
 
 /** The request id the Director sends in context.request_id (bosh-cli sends none). */
-export function requestIdOf(json: unknown): string | undefined {
-  if (typeof json !== 'object' || json === null) return undefined;
-  const context = (json as { context?: unknown }).context;
-  if (typeof context !== 'object' || context === null) return undefined;
-  const id = (context as { request_id?: unknown }).request_id;
-  return typeof id === 'string' ? id.slice(0, 100) : undefined;
+export function requestIdOf(request: RequestEnvelope): string | undefined {
+  const id = request.context?.request_id;
+  return typeof id === 'string' ? id : undefined;
 }

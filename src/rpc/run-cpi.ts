@@ -8,7 +8,7 @@ import { loadConfig } from './load-config';
 import { redact, redactArguments } from './redact';
 import { type CpiResponse, errorResponse, successResponse } from './response';
 import { MAX_REQUEST_BYTES, type StdinContent } from './read-stdin';
-import { type RequestEnvelope, parseRequest } from './request-envelope';
+import { type RequestEnvelope, parseRequest, requestIdOf } from './request-envelope';
 
 export interface CpiProcessIo {
   argv: readonly string[];
@@ -63,7 +63,7 @@ export async function answerRequest(io: CpiProcessIo): Promise<CpiResponse> {
     }
     if (input.kind === 'not_utf8') throw new InvalidRequest('Invalid request: stdin is not valid UTF-8');
     request = parseRequest(input.text);
-    const requestId = typeof request.context?.request_id === 'string' ? request.context.request_id : undefined;
+    const requestId = requestIdOf(request);
     logger = createStderrLogger({ level: envLevel ?? 'info', requestId, stderr: io.stderr });
     const config = loadConfig(io.argv);
     const level = envLevel ?? config.log_level ?? 'info';
