@@ -59,6 +59,8 @@ describe('create_vm action', () => {
     const light = deps({ kind: 'docker', uri: 'docker://bosh/noble' }, true);
     await createVm(light.value, args, call(2));
     assert.equal(light.requests[0]?.init, 'systemd');
-    assert.equal(light.requests[0]?.imageUri, 'docker://bosh/noble');
+    assert.deepEqual(light.requests[0]?.image, { uri: 'docker://bosh/noble' });
+    assert.deepEqual(runit.requests[0]?.image, { rootfsDir: '/sc/jammy' }, 'an expanded stemcell gets a per-VM root');
+    assert.deepEqual(systemd.requests[0]?.image, { uri: '/sc/noble' }, "a tar stemcell goes to Garden's image plugin");
   });
 });

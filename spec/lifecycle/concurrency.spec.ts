@@ -4,6 +4,7 @@ import { readFile, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxStemcell } from '../support/busybox-stemcell';
 import { type CpiEnvironment, startCpiEnvironment } from '../support/cpi-environment';
+import { gardenLabel, gardenUnderTest } from '../support/garden-under-test';
 import { NO_LEAKS } from '../support/leak-checker';
 
 const COUNT = 10;
@@ -33,11 +34,11 @@ interface PersistentSettings {
  * Many bin/cpi processes at once, as a Director with max_in_flight > 1 runs them: each call is its own
  * process, so only the cross-process locks and the kernel keep VMs, disks and settings apart.
  */
-describe('concurrent calls through bin/cpi (exec mode, busybox stemcell)', () => {
+describe(`concurrent calls through bin/cpi (busybox stemcell)${gardenLabel()}`, () => {
   let env: CpiEnvironment;
 
   before(async () => {
-    env = await startCpiEnvironment({ processMode: 'exec' });
+    env = await startCpiEnvironment({ processMode: 'exec', garden: gardenUnderTest() });
   });
   after(async () => {
     await env?.close();
@@ -74,7 +75,7 @@ describe('concurrent calls through bin/cpi (exec mode, busybox stemcell)', () =>
       range(COUNT).map(async (index) => (await env.ok<[string]>('create_vm', [`agent-${index}`, stemcellCid, {}, networksFor(index), [], {}]))[0]),
     );
     assert.equal(new Set(vms).size, COUNT);
-    assert.deepEqual([...env.garden.containerHandles()].sort(), [...vms].sort());
+    assert.deepEqual([...(await env.containerHandles())].sort(), [...vms].sort());
 
     const disks = await Promise.all(range(COUNT).map(() => env.ok<string>('create_disk', [64, {}, null])));
     assert.equal(new Set(disks).size, COUNT);

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxStemcell } from '../support/busybox-stemcell';
 import { type CpiEnvironment, startCpiEnvironment } from '../support/cpi-environment';
+import { gardenLabel, gardenUnderTest } from '../support/garden-under-test';
 import { NO_LEAKS } from '../support/leak-checker';
 
 const networks = {
@@ -30,14 +31,14 @@ async function sh(env: CpiEnvironment, vm: string, script: string): Promise<stri
  * against the Garden emulator in exec mode with a real (busybox) stemcell, real loop devices and mounts.
  */
 for (const style of ['director', 'bosh-cli'] as const) {
-  describe(`lifecycle through bin/cpi (${style} requests)`, () => {
+  describe(`lifecycle through bin/cpi (${style} requests)${gardenLabel()}`, () => {
     let env: CpiEnvironment;
     // bosh-cli: api_version 1 on info, no request_id anywhere; the Director: api_version 2 and request ids.
     const infoOptions = style === 'bosh-cli' ? { apiVersion: 1, requestId: null } : { apiVersion: null };
     const callOptions = style === 'bosh-cli' ? { requestId: null } : {};
 
     before(async () => {
-      env = await startCpiEnvironment({ processMode: 'exec' });
+      env = await startCpiEnvironment({ processMode: 'exec', garden: gardenUnderTest() });
     });
     after(async () => {
       await env?.close();

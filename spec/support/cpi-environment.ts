@@ -7,6 +7,7 @@ import { type GardenEmulator, startGardenEmulator } from '../../src/garden-emula
 import { type GardenClient, createGardenClient } from '../../src/garden/garden-client';
 import { silentLogger } from '../../src/log/logger';
 import { type CpiRun, runCpi } from './cpi-process';
+import type { GardenUnderTest } from './garden-under-test';
 import { type CpiDirs, type LeakReport, findLeaks, loopDevicesBackedBy, mountsUnder } from './leak-checker';
 
 const exec = promisify(execFile);
@@ -34,8 +35,13 @@ export interface CpiEnvironment {
   dir: string;
   dirs: CpiDirs;
   configPath: string;
+  /** Which Garden this environment drives. */
+  target: GardenUnderTest['kind'];
+  /** The embedded emulator (fault injection, request records); throws on a real Garden. */
   garden: GardenEmulator;
   client: GardenClient;
+  /** Handles of the containers the Garden holds now (either kind of Garden). */
+  containerHandles(): Promise<string[]>;
   /** One CPI call, spawned as the Director does; `apiVersion` undefined sends no api_version (bosh-cli info). */
   call(method: string, args: unknown[], options?: { apiVersion?: number | null; requestId?: string | null; env?: Record<string, string> }): Promise<CpiRun>;
   /** Like call, but throws when the response carries an error; returns the result. */
@@ -79,14 +85,26 @@ export async function writeCpiConfig(
   return { dirs, configPath };
 }
 
-export async function startCpiEnvironment(options: { processMode?: 'scripted' | 'exec'; config?: Record<string, unknown> } = {}): Promise<CpiEnvironment> {
+/**
+ * A CPI environment against `options.garden` (default: the embedded emulator, in `processMode`). On a real
+ * Garden, `processMode` does not apply (real containers run real processes) and `garden` is unavailable.
+ */
+export async function startCpiEnvironment(
+  options: { processMode?: 'scripted' | 'exec'; config?: Record<string, unknown>; garden?: GardenUnderTest } = {},
+): Promise<CpiEnvironment> {
   const dir = await mkdtemp(join(tmpdir(), 'cpi-env-'));
-  const garden = await startGardenEmulator({ listen: { host: '127.0.0.1', port: 0 }, stateDir: join(dir, 'garden'), processMode: options.processMode ?? 'scripted' });
-  const { dirs, configPath } = await writeCpiConfig(dir, garden.address, {
+  const target = options.garden ?? { kind: 'emulator' };
+  const emulator =
+    target.kind === 'emulator'
+      ? await startGardenEmulator({ listen: { host: '127.0.0.1', port: 0 }, stateDir: join(dir, 'garden'), processMode: options.processMode ?? 'scripted' })
+      : undefined;
+  const address = emulator?.address ?? { network: target.kind === 'real' ? target.network : 'tcp', address: target.kind === 'real' ? target.address : '' };
+  const { dirs, configPath } = await writeCpiConfig(dir, address, {
     agent: { mbus: 'nats://nats:nats-secret-password@10.254.50.4:4222', ntp: ['time1.example.com'] },
     ...options.config,
   });
-  const client = createGardenClient({ network: garden.address.network, address: garden.address.address, logger: silentLogger });
+  const client = createGardenClient({ network: address.network, address: address.address, logger: silentLogger });
+  const containerHandles = async (): Promise<string[]> => (emulator ? emulator.containerHandles() : client.list());
   let counter = 100000;
   const call: CpiEnvironment['call'] = (method, args, callOptions = {}) => {
     counter += 1;
@@ -102,8 +120,13 @@ export async function startCpiEnvironment(options: { processMode?: 'scripted' | 
     dir,
     dirs,
     configPath,
-    garden,
+    target: target.kind,
+    get garden(): GardenEmulator {
+      if (emulator === undefined) throw new Error('this environment drives a real Garden: emulator features are not available');
+      return emulator;
+    },
     client,
+    containerHandles,
     call,
     async ok<T>(method: string, args: unknown[], callOptions = {}) {
       const run = await call(method, args, callOptions);
@@ -112,9 +135,16 @@ export async function startCpiEnvironment(options: { processMode?: 'scripted' | 
       }
       return run.response.result as T;
     },
-    leaks: () => findLeaks(dirs, () => garden.containerHandles()),
+    leaks: () => findLeaks(dirs, containerHandles),
     async close() {
-      await garden.close();
+      await emulator?.close();
+      // A failed test may leave VMs in a real Garden shared with later suites: destroy what this
+      // environment's CPI made (suites assert leaks() before close, so nothing is hidden).
+      if (emulator === undefined) {
+        for (const handle of await client.list({ 'garden-cpi.owner': 'garden-cpi' }).catch(() => [] as string[])) {
+          await client.destroy(handle).catch(() => undefined);
+        }
+      }
       await forceCleanup(dir);
     },
   };

@@ -1,6 +1,6 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerSpec, GardenClient, ProcessSpec } from '../../src/garden/garden-client';
@@ -14,6 +14,7 @@ import type { PortForwarding } from '../../src/vms/iptables-ports';
 import { parsePortMapping } from '../../src/vms/port-mappings';
 import { createVmCreator, type CreateVmRequest } from '../../src/vms/vm-creator';
 import { createVmRecords } from '../../src/vms/vm-records';
+import { createVmRootfs } from '../../src/vms/vm-rootfs';
 import { createVmTeardown } from '../../src/vms/vm-teardown';
 
 type Step = 'create' | 'info' | 'run' | 'forward';
@@ -100,6 +101,7 @@ describe('VmCreator', () => {
       settings: createAgentSettingsStore({ dirs: actions, locks, legacy: { fetch: async () => undefined, deliver: async () => undefined }, logger: silentLogger }),
       ports,
       records,
+      rootfs: createVmRootfs({ dirs: actions, runner }),
       teardown,
       readResolvConf: async () => 'nameserver 192.0.2.53\n',
       logger: silentLogger,
@@ -109,7 +111,7 @@ describe('VmCreator', () => {
 
   const request = (overrides: Partial<CreateVmRequest> = {}): CreateVmRequest => ({
     agentId: 'agent-1',
-    imageUri: '/stemcells/sc-1',
+    image: { uri: '/stemcells/sc-1' },
     init: 'runit',
     resources: { ports: [parsePortMapping({ host: '2222', container: '22' })] },
     networks: { default: { type: 'dynamic', default: ['dns', 'gateway'] } },
@@ -120,7 +122,13 @@ describe('VmCreator', () => {
   async function hostLeftovers(): Promise<string[]> {
     const names = async (sub: string) => (await readdir(join(dir, sub)).catch(() => [] as string[])).map((n) => `${sub}/${n}`);
     const mounted = (await mounts.mountsUnder(dir)).map((m) => m.target);
-    return [...(await names('ephemeral')), ...(await names('persistent')), ...(await names('state/vms')), ...mounted];
+    return [
+      ...(await names('ephemeral')),
+      ...(await names('persistent')),
+      ...(await names('state/vms')),
+      ...(await names('state/rootfs')),
+      ...mounted,
+    ];
   }
 
   it('creates with one container, DNS backfilled, ports to the Garden-assigned IP and a detached start', async () => {
@@ -136,6 +144,47 @@ describe('VmCreator', () => {
     assert.ok((await mounts.mountsUnder(join(dir, 'ephemeral', 'vm-1'))).length > 0, 'ephemeral dir bind-mounted');
     // Clean up for the next tests.
     await createVmTeardown({ dirs: { host_ephemeral_bind_mounts_dir: join(dir, 'ephemeral'), host_persistent_bind_mounts_dir: join(dir, 'persistent'), state_dir: join(dir, 'state') }, containers: { destroyIfExists: async () => true }, ports, mounts, records: { read: async () => undefined }, locks: createFileLocks(join(dir, 'locks'), silentLogger), logger: silentLogger }).deleteVm('vm-1');
+    assert.deepEqual(await hostLeftovers(), []);
+  });
+
+  it('gives each VM of an expanded stemcell its own copy-on-write root, handed to Garden as raw://', async () => {
+    ids = 30;
+    const stemcell = join(dir, 'stemcell');
+    await mkdir(join(stemcell, 'etc'), { recursive: true });
+    await writeFile(join(stemcell, 'etc', 'os-release'), 'stemcell\n');
+    const made = creator();
+    const first = await made.create(request({ image: { rootfsDir: stemcell }, resources: { ports: [] } }));
+    const second = await made.create(request({ image: { rootfsDir: stemcell }, resources: { ports: [] } }));
+    const roots = [first, second].map(({ vmCid }) => join(dir, 'state', 'rootfs', vmCid, 'root'));
+    assert.deepEqual(
+      garden.created.map((spec) => spec.image?.uri),
+      roots.map((root) => `raw://${root}`),
+    );
+    // A VM's write lands in its own upper dir: the stemcell and the other VM never see it.
+    await writeFile(join(roots[0]!, 'etc', 'os-release'), 'changed by vm 1\n');
+    assert.equal(await readFile(join(roots[1]!, 'etc', 'os-release'), 'utf8'), 'stemcell\n');
+    assert.equal(await readFile(join(stemcell, 'etc', 'os-release'), 'utf8'), 'stemcell\n');
+    for (const { vmCid } of [first, second]) {
+      await createVmTeardown({
+        dirs: { host_ephemeral_bind_mounts_dir: join(dir, 'ephemeral'), host_persistent_bind_mounts_dir: join(dir, 'persistent'), state_dir: join(dir, 'state') },
+        containers: { destroyIfExists: async () => true },
+        ports,
+        mounts,
+        records: { read: async () => undefined },
+        locks: createFileLocks(join(dir, 'locks'), silentLogger),
+        logger: silentLogger,
+      }).deleteVm(vmCid);
+    }
+    assert.deepEqual(await hostLeftovers(), []);
+    assert.deepEqual(await readdir(stemcell), ['etc'], 'the stemcell is untouched');
+  });
+
+  it('rolls back the copy-on-write root when the container create fails', async () => {
+    ids = 40;
+    garden.failAt = 'create';
+    const stemcell = join(dir, 'stemcell');
+    await mkdir(stemcell, { recursive: true });
+    await assert.rejects(creator().create(request({ image: { rootfsDir: stemcell } })), /Creating container/);
     assert.deepEqual(await hostLeftovers(), []);
   });
 

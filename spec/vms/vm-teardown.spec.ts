@@ -43,7 +43,12 @@ describe('VmTeardown', () => {
     const calls: string[] = [];
     const clean = { unmountRecursive: async (d: string) => void calls.push(`umount ${d}`), mountsUnder: async () => [] };
     await teardown(clean, calls, false).deleteVm('vm-2');
-    assert.deepEqual(calls, ['destroy vm-2', `umount ${join(dir, 'e', 'vm-2')}`, `umount ${join(dir, 'p', 'vm-2')}`]);
+    assert.deepEqual(calls, [
+      'destroy vm-2',
+      `umount ${join(dir, 'e', 'vm-2')}`,
+      `umount ${join(dir, 'p', 'vm-2')}`,
+      `umount ${join(dir, 's', 'rootfs', 'vm-2')}`,
+    ]);
     for (const gone of [join(dir, 'e', 'vm-2'), join(dir, 's', 'vms', 'vm-2')]) assert.equal(await stat(gone).catch(() => undefined), undefined);
     const withPorts: string[] = [];
     await teardown(clean, withPorts, true).deleteVm('vm-2');

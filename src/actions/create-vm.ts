@@ -43,7 +43,7 @@ export async function createVm(deps: CreateVmDeps, args: z.infer<typeof createVm
 
   const created = await deps.creator.create({
     agentId,
-    imageUri: stemcell.kind === 'docker' ? stemcell.uri : stemcell.path,
+    image: stemcell.kind === 'docker' ? { uri: stemcell.uri } : stemcell.format === 'dir' ? { rootfsDir: stemcell.path } : { uri: stemcell.path },
     init,
     resources,
     networks,

@@ -102,7 +102,7 @@ export class ContainerStore {
     const upperDir = join(containerDir, 'upper');
     await mkdir(upperDir);
 
-    const rawPath = kind === 'raw' ? new URL(uri).pathname : undefined;
+    const rawPath = kind === 'raw' ? rawRootPath(uri) : undefined;
     let imageDir = kind === 'directory' ? uri : rawPath;
     let sandbox: ExecSandbox | undefined;
     if (this.options.processMode === 'exec') {
@@ -120,8 +120,9 @@ export class ContainerStore {
       await mkdir(workDir);
       sandbox = await createExecSandbox({
         lowerDir: imageDir,
-        upperDir,
-        workDir,
+        // gdn uses a raw:// root as the container's root itself: writes land in it.
+        upperDir: rawPath === undefined ? upperDir : '',
+        workDir: rawPath === undefined ? workDir : '',
         viewDir,
         bindMounts: bindMounts.map((mount) => ({ srcPath: mount.src_path, dstPath: mount.dst_path, readOnly: mount.mode !== 1 })),
         logger: this.options.logger,
@@ -170,7 +171,7 @@ export class ContainerStore {
   private async rootfsKind(uri: string): Promise<RootfsInfo['kind']> {
     if (uri === '') return 'default';
     if (uri.startsWith('raw://')) {
-      const path = new URL(uri).pathname;
+      const path = rawRootPath(uri);
       if (!(await exists(path))) throw serverError(`stat ${path}: no such file or directory`);
       return 'raw';
     }
@@ -243,4 +244,9 @@ export class ContainerStore {
       });
     }
   }
+}
+
+/** The root dir of a `raw://` image URI: its path, percent-decoded as Go's url.Parse does. */
+function rawRootPath(uri: string): string {
+  return decodeURIComponent(new URL(uri).pathname);
 }

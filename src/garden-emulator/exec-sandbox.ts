@@ -23,14 +23,19 @@ export interface ExecSandbox {
   destroy(): Promise<void>;
 }
 
-// Runs in the new namespace: overlay the image with the per-container upper dir, give it /proc and the
+// Runs in the new namespace: overlay the image with the per-container upper dir (or, for a raw:// root,
+// use the dir itself, writes and all, as gdn does), give it /proc and the
 // host's /dev (a privileged container's view), apply the bind mounts
 // (non-recursive, as runc's "bind"), then keep the namespace alive. Arguments come in as positional
 // parameters so no path is ever interpolated into the script.
 const SETUP_SCRIPT = `set -e
 lower=$1 upper=$2 work=$3 view=$4
 shift 4
-mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work" "$view"
+if [ -n "$upper" ]; then
+  mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work" "$view"
+else
+  mount --bind "$lower" "$view"
+fi
 mkdir -p "$view/proc" "$view/dev"
 mount -t proc proc "$view/proc"
 mount --rbind /dev "$view/dev"
@@ -51,6 +56,7 @@ exec sleep infinity
  */
 export async function createExecSandbox(options: {
   lowerDir: string;
+  /** Where the container's writes go; '' (with workDir '') uses lowerDir itself as the root. */
   upperDir: string;
   workDir: string;
   viewDir: string;

@@ -6,9 +6,18 @@ export interface CommandResult {
   stderr: string;
 }
 
+export interface RunOptions {
+  /** Written to the command's stdin, which is then closed (closed at once without it). */
+  input?: string;
+  /** Kill the command after this many ms (0 or absent: no limit). */
+  timeoutMs?: number;
+  /** Working directory; relative paths in arguments (and in mount options) resolve against it. */
+  cwd?: string;
+}
+
 /** Runs host commands with an argument array, never through a shell. */
 export interface CommandRunner {
-  run(command: string, args: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<CommandResult>;
+  run(command: string, args: readonly string[], options?: RunOptions): Promise<CommandResult>;
 }
 
 /** A command that exited non-zero (or could not start); the message carries its stderr. */
@@ -41,6 +50,7 @@ export function createCommandRunner(): CommandRunner {
             encoding: 'utf8',
             maxBuffer: 64 * 1024 * 1024,
             timeout: options.timeoutMs ?? 0,
+            ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
             env: { ...process.env, PATH: `${process.env.PATH ?? ''}:${SYSTEM_PATH}`, LC_ALL: 'C' },
           },
           (error, stdout, stderr) => {

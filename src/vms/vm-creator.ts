@@ -15,12 +15,17 @@ import { backfillDefaultDns, defaultNetwork, gardenNetworkFor, parseResolvConfNa
 import type { VmResources } from './vm-cloud-properties';
 import { vmHostPaths } from './vm-paths';
 import { currentProcess, type VmRecords } from './vm-records';
+import type { VmRootfs } from './vm-rootfs';
 import type { VmTeardown } from './vm-teardown';
 
 export interface CreateVmRequest {
   agentId: string;
-  /** Resolved stemcell: the path or `docker://` URI Garden gets as image.uri. */
-  imageUri: string;
+  /**
+   * The resolved stemcell: an expanded rootfs dir (each VM gets its own copy-on-write root over it,
+   * handed to Garden as raw://), or what Garden gets as image.uri unchanged (a tar file's path for the
+   * image plugin, or `docker://…` for light stemcells).
+   */
+  image: { rootfsDir: string } | { uri: string };
   init: InitSystem;
   resources: VmResources;
   networks: Networks;
@@ -46,6 +51,7 @@ export interface VmCreatorDeps {
   settings: Pick<AgentSettingsStore, 'create'>;
   ports: Pick<PortForwarding, 'forward'>;
   records: VmRecords;
+  rootfs: VmRootfs;
   teardown: VmTeardown;
   /** The host's /etc/resolv.conf text (DNS backfill). */
   readResolvConf: () => Promise<string>;
@@ -108,11 +114,23 @@ export function createVmCreator(deps: VmCreatorDeps): VmCreator {
         });
         await deps.settings.create(vmCid, settings);
 
+        let imageUri: string;
+        if ('rootfsDir' in request.image) {
+          step = 'Making the VM root filesystem';
+          undo.push({ what: 'root filesystem', run: () => deps.teardown.removeRootfs(vmCid) });
+          imageUri = await deps.rootfs.create(vmCid, request.image.rootfsDir);
+          if (request.resources.diskBytes !== undefined) {
+            log.warn('ephemeral_disk_mb is not enforced on a raw:// root: Garden applies disk limits only through its image plugin', { vm: vmCid });
+          }
+        } else {
+          imageUri = request.image.uri;
+        }
+
         step = 'Creating container';
         const spec = vmContainerSpec({
           vmCid,
           agentId: request.agentId,
-          imageUri: request.imageUri,
+          imageUri,
           network: gardenNetwork,
           paths,
           guestEphemeralPath: actions.guest_ephemeral_bind_mount_path,

@@ -17,6 +17,12 @@ export interface VmHostPaths {
   recordFile: string;
   /** Present while create_vm runs; a marker left by a dead process means its VM must be rolled back. */
   creatingMarker: string;
+  /**
+   * `<state_dir>/rootfs/<vm>`: the VM's copy-on-write root (expand-mode stemcells), kept apart from the
+   * records so removing the records can never reach into a mounted root. Holds `lower` (a symlink to the
+   * stemcell dir), `upper` and `work` (overlayfs) and `root` (the overlay mount Garden gets as raw://).
+   */
+  rootfsDir: string;
 }
 
 export type VmDirsConfig = Pick<
@@ -38,6 +44,7 @@ export function vmHostPaths(actions: VmDirsConfig, vmCid: string): VmHostPaths {
     deliveredSettingsFile: join(stateDir, 'agent-env.json'),
     recordFile: join(stateDir, 'vm.json'),
     creatingMarker: join(stateDir, 'creating.json'),
+    rootfsDir: join(actions.state_dir, 'rootfs', vmCid),
   };
 }
 

@@ -10,6 +10,7 @@ import { createGardenSettingsTransport } from './garden-settings-transport';
 import { createIptablesPortForwarding, type PortForwarding } from './iptables-ports';
 import { createVmCreator, type VmCreator } from './vm-creator';
 import { createVmRecords, type VmRecords } from './vm-records';
+import { createVmRootfs } from './vm-rootfs';
 import { createVmTeardown, type VmTeardown } from './vm-teardown';
 
 /** The VM feature's services, built once per call from the shared adapters (see src/wiring). */
@@ -69,6 +70,7 @@ export function createVmServices(deps: VmServicesDeps): VmServices {
     settings,
     ports,
     records,
+    rootfs: createVmRootfs({ dirs, runner: deps.runner }),
     teardown,
     readResolvConf: () => readFile('/etc/resolv.conf', 'utf8'),
     logger,

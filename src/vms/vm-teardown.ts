@@ -18,8 +18,13 @@ export interface VmTeardown {
   removePortRules(vmCid: string): Promise<void>;
   /** Unmounts everything under the VM's host dirs, then removes them. Never follows a mount. */
   removeHostDirs(vmCid: string): Promise<void>;
+  /**
+   * Unmounts the VM's copy-on-write root and removes its dir (docs/vm-rootfs.md); VMs without one
+   * (gunzip-mode or light stemcells, VMs made by the upstream CPI) have nothing to remove.
+   */
+  removeRootfs(vmCid: string): Promise<void>;
   removeState(vmCid: string): Promise<void>;
-  /** All of the above under the VM's lock: container, rules, mounts and dirs, records. */
+  /** All of the above under the VM's lock: container, rules, mounts and dirs, root filesystem, records. */
   deleteVm(vmCid: string): Promise<void>;
 }
 
@@ -84,6 +89,11 @@ export function createVmTeardown(deps: VmTeardownDeps): VmTeardown {
       );
     },
 
+    async removeRootfs(vmCid) {
+      const { rootfsDir } = vmHostPaths(deps.dirs, vmCid);
+      await withContext(`Removing the VM root filesystem '${rootfsDir}'`, () => unmountAndRemove(rootfsDir));
+    },
+
     async removeState(vmCid) {
       await rm(vmHostPaths(deps.dirs, vmCid).stateDir, { recursive: true, force: true });
     },
@@ -94,6 +104,7 @@ export function createVmTeardown(deps: VmTeardownDeps): VmTeardown {
         await teardown.destroyContainer(vmCid);
         if (record?.ports !== false) await teardown.removePortRules(vmCid);
         await teardown.removeHostDirs(vmCid);
+        await teardown.removeRootfs(vmCid);
         await teardown.removeState(vmCid);
       });
     },

@@ -1,0 +1,56 @@
+import { mkdir, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CommandRunner } from '../host/command-runner';
+import { withContext } from '../errors/cpi-errors';
+import { vmHostPaths, type VmDirsConfig } from './vm-paths';
+
+/**
+ * Per-VM copy-on-write root filesystems for expanded stemcells (docs/vm-rootfs.md).
+ *
+ * Garden hands a plain rootfs path to its image plugin, and neither grootfs (tar files only) nor a gdn
+ * without an image plugin accepts a directory; `raw://<path>` is used as the container's root as it is,
+ * with or without a plugin (docs/garden-wire.md). So the CPI makes each VM its own overlay: the stemcell
+ * dir read-only below, the VM's writes in its own upper dir, and hands Garden `raw://` + the overlay.
+ */
+export interface VmRootfs {
+  /**
+   * Mounts `<state_dir>/rootfs/<vm>/root` as an overlay of `stemcellDir` and returns the image URI for
+   * Garden (`raw:///…/root`). Raises CloudError naming the step on failure; whatever it made before
+   * failing is removed by VmTeardown.removeRootfs (create_vm's rollback, delete_vm).
+   */
+  create(vmCid: string, stemcellDir: string): Promise<string>;
+}
+
+export interface VmRootfsDeps {
+  dirs: VmDirsConfig;
+  runner: Pick<CommandRunner, 'run'>;
+}
+
+/**
+ * `raw://` + the path, each segment percent-encoded: Garden parses the URI with Go's url.Parse and uses
+ * its decoded path, so a '%', '?' or '#' in a configured dir must not be read as URI syntax.
+ */
+export function rawRootfsUri(path: string): string {
+  return `raw://${path.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+export function createVmRootfs(deps: VmRootfsDeps): VmRootfs {
+  return {
+    async create(vmCid, stemcellDir) {
+      const dir = vmHostPaths(deps.dirs, vmCid).rootfsDir;
+      const root = join(dir, 'root');
+      await withContext(`Making the VM root filesystem in '${dir}'`, async () => {
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        await Promise.all(['upper', 'work', 'root'].map((name) => mkdir(join(dir, name), { mode: 0o755 })));
+        // overlayfs reads its dirs from one comma-separated option string, where ',' ':' and '\' in a
+        // path would need escaping; relative names resolved against `dir` (the mount's cwd) need none.
+        await symlink(stemcellDir, join(dir, 'lower'));
+        await deps.runner.run('mount', ['-t', 'overlay', 'overlay', '-o', 'lowerdir=lower,upperdir=upper,workdir=work', 'root'], {
+          cwd: dir,
+          timeoutMs: 60_000,
+        });
+      });
+      return rawRootfsUri(root);
+    },
+  };
+}
