@@ -2,6 +2,7 @@ import { benchInfoStartup } from './info-startup';
 import { benchVmLifecycle } from './vm-lifecycle';
 import { benchStemcellImport, formatStemcellImportReport } from './stemcell-import';
 import { benchDiskCreate, printDiskCreate } from './disk-create';
+import { benchRealGarden, printRealGarden } from './real-garden';
 
 /** `npm run bench`: every benchmark in one run, medians and ratios (never a timed test assertion). */
 async function main(): Promise<void> {
@@ -16,6 +17,11 @@ async function main(): Promise<void> {
   console.log(`create_vm : median ${vms.createMedianMs.toFixed(1)} ms, ${vms.connectionsPerCreate} Garden connections (upstream: ~11 requests)`);
   console.log(`delete_vm : median ${vms.deleteMedianMs.toFixed(1)} ms, ${vms.connectionsPerDelete} Garden connection`);
   console.log(`has_vm    : median ${vms.hasVmMedianMs.toFixed(1)} ms (per-call floor); create_vm/has_vm ${(vms.createMedianMs / vms.hasVmMedianMs).toFixed(2)}x`);
+
+  // A real gdn when one is running (scripts/real-garden.sh start; GARDEN_REAL_ADDRESS=host:port).
+  const realGarden = process.env.GARDEN_REAL_ADDRESS ?? '';
+  if (realGarden !== '') printRealGarden(await benchRealGarden(realGarden));
+  else console.log('## real gdn: not measured (set GARDEN_REAL_ADDRESS, e.g. from scripts/real-garden.sh env)');
 
   const diskRuns = 7;
   printDiskCreate(await benchDiskCreate(diskRuns), diskRuns);

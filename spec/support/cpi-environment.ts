@@ -104,7 +104,9 @@ export async function startCpiEnvironment(
     ...options.config,
   });
   const client = createGardenClient({ network: address.network, address: address.address, logger: silentLogger });
-  const containerHandles = async (): Promise<string[]> => (emulator ? emulator.containerHandles() : client.list());
+  // On a real Garden, only the CPI's containers (its owner property): others may share that Garden.
+  const containerHandles = async (): Promise<string[]> =>
+    emulator ? emulator.containerHandles() : client.list({ 'garden-cpi.owner': 'garden-cpi' });
   let counter = 100000;
   const call: CpiEnvironment['call'] = (method, args, callOptions = {}) => {
     counter += 1;
