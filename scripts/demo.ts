@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,8 @@ import { findLeaks } from '../spec/support/leak-checker';
 /**
  * `npm run demo`: a readable CPI lifecycle, one bin/cpi process per call exactly as the Director runs it,
  * against the embedded Garden emulator (exec mode: real chrooted containers, loop devices and mounts), or
- * against a real Garden when GARDEN_ADDRESS is set (`host:port`, or a unix socket path).
+ * against a real Garden: GARDEN=real builds (cached) and starts the test gdn of scripts/real-garden.sh and
+ * stops it afterwards; GARDEN_ADDRESS (`host:port`, or a unix socket path) uses a Garden already running.
  */
 
 const NETWORKS = {
@@ -24,7 +26,23 @@ function summary(result: unknown): string {
   return text.length > 90 ? `${text.slice(0, 87)}...` : text;
 }
 
+/** scripts/real-garden.sh COMMAND; its stdout, or an error naming the command and its exit status. */
+function realGarden(command: 'start' | 'stop' | 'env'): string {
+  const result = spawnSync('bash', [join(__dirname, 'real-garden.sh'), command], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`scripts/real-garden.sh ${command} failed (exit ${String(result.status)})`);
+  return result.stdout;
+}
+
 function gardenAddress(): { network: 'tcp' | 'unix'; address: string } | undefined {
+  if (process.env.GARDEN === 'real') {
+    console.log('Starting the test gdn (scripts/real-garden.sh start; the first build takes a few minutes)...');
+    realGarden('start');
+    const line = realGarden('env')
+      .split('\n')
+      .find((text) => text.startsWith('GARDEN_ADDRESS='));
+    if (line === undefined) throw new Error('scripts/real-garden.sh env printed no GARDEN_ADDRESS');
+    return { network: 'tcp', address: line.slice('GARDEN_ADDRESS='.length) };
+  }
   const address = process.env.GARDEN_ADDRESS;
   if (address === undefined || address === '') return undefined;
   return { network: address.startsWith('/') ? 'unix' : 'tcp', address };
@@ -41,7 +59,8 @@ async function main(): Promise<void> {
     emulator = real === undefined ? await startGardenEmulator({ listen: { host: '127.0.0.1', port: 0 }, stateDir: join(dir, 'garden'), processMode: 'exec' }) : undefined;
     const garden = real ?? emulator?.address;
     if (garden === undefined) throw new Error('no Garden');
-    console.log(real ? `Garden: ${garden.address} (GARDEN_ADDRESS)` : `Garden: embedded emulator (exec mode) on ${garden.address}`);
+    const source = process.env.GARDEN === 'real' ? 'real gdn, scripts/real-garden.sh' : 'GARDEN_ADDRESS';
+    console.log(real ? `Garden: ${garden.address} (${source})` : `Garden: embedded emulator (exec mode) on ${garden.address}`);
     const client: GardenClient = createGardenClient({ ...garden, logger: silentLogger });
 
     const { dirs, configPath } = await writeCpiConfig(dir, garden, { agent: { mbus: 'nats://nats:demo-password@10.244.0.2:4222' } });
@@ -96,6 +115,10 @@ async function main(): Promise<void> {
   } finally {
     await emulator?.close();
     await forceCleanup(dir);
+    if (process.env.GARDEN === 'real') {
+      realGarden('stop');
+      console.log('gdn stopped: no process, container, iptables chain, interface or mount of it left');
+    }
   }
 }
 
