@@ -7,7 +7,8 @@
 //   node scripts/test.mjs                 both passes
 //   node scripts/test.mjs FILE...         just these files, against the emulator
 //   node scripts/test.mjs --real-garden   just pass 2 (npm run test:real-garden)
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -26,11 +27,33 @@ function specs(dir) {
     });
 }
 
+// Counts of every pass, for the one closing line (each pass also writes a TAP copy to read them from).
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const tapDir = mkdtempSync(join(tmpdir(), 'garden-cpi-tests-'));
+
 function runTests(files, { concurrency, env = {} }) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], {
-    stdio: 'inherit',
-    env: { ...process.env, ...env },
-  });
+  const tap = join(tapDir, `pass-${Date.now()}.tap`);
+  const reporter = process.stdout.isTTY ? 'spec' : 'tap';
+  const result = spawnSync(
+    process.execPath,
+    [
+      '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`,
+      `--test-reporter=${reporter}`, '--test-reporter-destination=stdout',
+      '--test-reporter=tap', `--test-reporter-destination=${tap}`,
+      ...files,
+    ],
+    { stdio: 'inherit', env: { ...process.env, ...env } },
+  );
+  let text = '';
+  try {
+    text = readFileSync(tap, 'utf8');
+  } catch {
+    totals.failed += 1; // the runner died before reporting: count it, the status says the rest
+  }
+  const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  totals.passed += count('pass');
+  totals.failed += count('fail') + count('cancelled');
+  totals.skipped += count('skipped') + count('todo');
   return result.status ?? 1;
 }
 
@@ -85,9 +108,15 @@ function realGardenPass() {
 
 const args = process.argv.slice(2);
 if (args[0] === '--real-garden') {
-  process.exit(realGardenPass());
+  const status = realGardenPass();
+  rmSync(tapDir, { recursive: true, force: true });
+  console.log(`\ntotal: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+  process.exit(status);
 }
 const files = args.length > 0 ? args : specs('spec').filter((path) => !path.startsWith(`${REAL_GARDEN_DIR}/`));
 const emulatorStatus = runTests(files, { concurrency: 2 });
 const realStatus = args.length > 0 ? 0 : realGardenPass();
-process.exit(emulatorStatus !== 0 ? emulatorStatus : realStatus);
+rmSync(tapDir, { recursive: true, force: true });
+const status = emulatorStatus !== 0 ? emulatorStatus : realStatus;
+console.log(`\ntotal: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(status !== 0 || totals.failed > 0 ? status || 1 : 0);
