@@ -1,5 +1,5 @@
 // Pins the real Garden server (gdn) and its helpers that the real-Garden tests build; see
-// docs/real-peers.md. Built by scripts/real-garden.sh build, never shipped in the release.
+// docs/real-garden.md. Built by scripts/real-garden.sh build, never shipped in the release.
 module github.com/garden-cpi/tools/garden
 
 go 1.26.3
