@@ -1,16 +1,12 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { median } from './bench-utils';
+import type { VmLifecycleBench } from './vm-lifecycle';
 import { busyboxStemcell } from '../spec/support/busybox-stemcell';
 import { startCpiEnvironment } from '../spec/support/cpi-environment';
 import { NO_LEAKS } from '../spec/support/leak-checker';
 
-export interface RealGardenBench {
-  runs: number;
-  createMedianMs: number;
-  deleteMedianMs: number;
-  hasVmMedianMs: number;
-  connectionsPerCreate: number;
-  connectionsPerDelete: number;
+/** The emulator benchmark's numbers, plus has_vm's connections (gdn cannot count them itself). */
+export interface RealGardenBench extends VmLifecycleBench {
   connectionsPerHasVm: number;
 }
 
