@@ -4,6 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createGardenClient } from '../../src/garden/garden-client';
+import { silentLogger } from '../../src/log/logger';
 import { DYNAMIC_NETWORK, MANUAL_NETWORK, RUNIT_STEMCELL, SYSTEMD_STEMCELL, startVmFixture, type VmFixture } from './vm-fixture';
 
 // The built bundle (`npm run build`), spawned once per call as the Director does, against the Garden
@@ -40,6 +42,7 @@ describe('VM lifecycle through the bundle', () => {
       ...(await names(actions.host_ephemeral_bind_mounts_dir!)),
       ...(await names(actions.host_persistent_bind_mounts_dir!)),
       ...(await names(join(actions.state_dir!, 'vms'))),
+      ...(await names(join(actions.state_dir!, 'rootfs'))),
       ...fx.mountsUnderDir(),
     ];
   }
@@ -65,7 +68,7 @@ describe('VM lifecycle through the bundle', () => {
     const delivered = join(actions.state_dir!, 'vms', cid, 'agent-env.json');
     assert.deepEqual(created.requests[0]?.body, {
       handle: cid,
-      image: { uri: join(actions.stemcells_dir!, RUNIT_STEMCELL) },
+      image: { uri: `raw://${join(actions.state_dir!, 'rootfs', cid, 'root')}` },
       privileged: true,
       network: '10.244.0.34/24',
       bind_mounts: [
@@ -295,6 +298,33 @@ describe('VM lifecycle through the bundle', () => {
       }
     });
   }
+
+  it('an expanded stemcell gets a raw:// overlay root per VM, removed by delete_vm', async () => {
+    const created = await counted('create_vm', ['agent-rootfs', RUNIT_STEMCELL, {}, MANUAL_NETWORK, [], {}]);
+    assert.equal(created.response.error, null, created.run.stderr);
+    const [cid] = created.response.result as [string];
+    const root = join(actions.state_dir!, 'rootfs', cid, 'root');
+    const spec = created.requests.find((r) => r.method === 'POST' && r.path === '/containers')?.body as { image?: { uri?: string } } | undefined;
+    assert.equal(spec?.image?.uri, `raw://${root}`);
+    assert.ok(fx.mountsUnderDir().includes(root), 'the overlay is mounted');
+    assert.equal((await fx.call('delete_vm', [cid])).response.error, null);
+    await assertNothingLeft();
+  });
+
+  it('a VM made by the upstream CPI (container and host dirs, no records, no root of ours) deletes cleanly', async () => {
+    const cid = 'upstream-made-vm';
+    const ephemeral = join(actions.host_ephemeral_bind_mounts_dir!, cid);
+    const persistent = join(actions.host_persistent_bind_mounts_dir!, cid);
+    for (const dir of [ephemeral, persistent]) {
+      await mkdir(dir, { recursive: true });
+      execFileSync('mount', ['--bind', dir, dir]);
+    }
+    const client = createGardenClient({ network: 'unix', address: fx.emulator.address.address, logger: silentLogger });
+    // Upstream hands Garden the stemcell dir itself.
+    await client.create({ handle: cid, image: { uri: join(actions.stemcells_dir!, RUNIT_STEMCELL) }, privileged: true, network: '' });
+    assert.equal((await fx.call('delete_vm', [cid])).response.error, null);
+    await assertNothingLeft();
+  });
 
   it('a create_vm killed mid-way is rolled back by the next create_vm', async () => {
     // Hold the agent start long enough to kill the CPI after the container exists.
