@@ -1,13 +1,13 @@
 /**
  * Runs the Garden emulator as its own process (for `npm run demo`, benchmarks and tests that spawn the CPI):
- *   tsx src/garden-emulator/cli.ts --listen 127.0.0.1:7777 | --socket /path  --state-dir DIR [--exec]
+ *   tsx src/garden-emulator/cli.ts --listen 127.0.0.1:7777 | --socket /path  --state-dir DIR [--exec] [--tag T]
  * Prints one line `listening <address>` on stdout when ready; SIGTERM/SIGINT close it cleanly.
  */
 import { startGardenEmulator, type GardenEmulatorOptions } from './garden-emulator';
 import type { Logger } from '../log/logger';
 
 function usage(message: string): never {
-  process.stderr.write(`${message}\nusage: cli.ts (--listen HOST:PORT | --socket PATH) --state-dir DIR [--exec] [--verbose]\n`);
+  process.stderr.write(`${message}\nusage: cli.ts (--listen HOST:PORT | --socket PATH) --state-dir DIR [--exec] [--tag T] [--verbose]\n`);
   process.exit(2);
 }
 
@@ -15,6 +15,7 @@ function parseArgs(argv: string[]): { options: GardenEmulatorOptions; verbose: b
   let listen: GardenEmulatorOptions['listen'] | undefined;
   let stateDir: string | undefined;
   let exec = false;
+  let tag: string | undefined;
   let verbose = false;
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i];
@@ -27,12 +28,13 @@ function parseArgs(argv: string[]): { options: GardenEmulatorOptions; verbose: b
     } else if (flag === '--socket') listen = { socketPath: value() };
     else if (flag === '--state-dir') stateDir = value();
     else if (flag === '--exec') exec = true;
+    else if (flag === '--tag') tag = value();
     else if (flag === '--verbose') verbose = true;
     else usage(`unknown argument ${flag ?? ''}`);
   }
   if (listen === undefined) usage('one of --listen or --socket is required');
   if (stateDir === undefined) usage('--state-dir is required');
-  return { options: { listen, stateDir, processMode: exec ? 'exec' : 'scripted' }, verbose };
+  return { options: { listen, stateDir, processMode: exec ? 'exec' : 'scripted', ...(tag === undefined ? {} : { tag }) }, verbose };
 }
 
 /** Log lines go to stderr; stdout carries only the "listening" line. */

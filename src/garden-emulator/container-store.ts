@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import type { Logger } from '../log/logger';
 import { createExecSandbox, type ExecSandbox } from './exec-sandbox';
 import type { EmulatedContainer, RootfsInfo } from './emulated-container';
-import { networkProperties } from './emulated-container';
+import { InstanceIds, networkProperties } from './emulated-container';
 import type { FileRoots } from './file-streaming';
 import { containerNotFound, GardenApiError, serverError } from './garden-error';
 import { parseWith } from './json-body';
@@ -25,12 +25,20 @@ export class ContainerStore {
   /** Handles being created right now: a second create of the same handle must fail, as in gdn. */
   private readonly reserved = new Set<string>();
   private readonly reapers = new Map<string, NodeJS.Timeout>();
+  /**
+   * Properties by handle, apart from the containers (gdn's property manager): setting one on an unknown handle
+   * works and is kept; a create adds to what is there; a destroy (or a failed create) drops the handle's set.
+   */
+  private readonly keyspaces = new Map<string, Map<string, string>>();
+  private readonly instanceIds = new InstanceIds();
   private nextDir = 1;
 
   constructor(
     private readonly options: {
       stateDir: string;
       processMode: ProcessMode;
+      /** gdn's `--tag` (names of interfaces, bridges and chains). */
+      tag?: string;
       network: NetworkPool;
       logger: Logger;
       /** Kills and forgets a container's processes (owned by the process routes). */
@@ -44,6 +52,21 @@ export class ContainerStore {
 
   handles(): string[] {
     return [...this.containers.keys()];
+  }
+
+  /** The handle's properties, container or not (undefined: never set, or dropped by a destroy). */
+  propertiesOf(handle: string): Map<string, string> | undefined {
+    return this.keyspaces.get(handle);
+  }
+
+  /** The handle's properties, made empty if there are none yet (gdn's Set on any handle). */
+  propertiesFor(handle: string): Map<string, string> {
+    let properties = this.keyspaces.get(handle);
+    if (properties === undefined) {
+      properties = new Map();
+      this.keyspaces.set(handle, properties);
+    }
+    return properties;
   }
 
   containerPath(container: EmulatedContainer): string {
@@ -67,7 +90,8 @@ export class ContainerStore {
     const handle = spec.handle === undefined || spec.handle === '' ? randomUUID() : spec.handle;
     if (this.containers.has(handle) || this.reserved.has(handle)) throw serverError(`Handle '${handle}' already in use`);
     this.reserved.add(handle);
-    const undo: (() => Promise<void>)[] = [];
+    // gdn drops the handle's properties on any failure after the duplicate check, earlier ones included.
+    const undo: (() => Promise<void>)[] = [async () => void this.keyspaces.delete(handle)];
     try {
       const container = await this.build(handle, spec, body, undo);
       this.containers.set(handle, container);
@@ -124,6 +148,7 @@ export class ContainerStore {
         upperDir: rawPath === undefined ? upperDir : '',
         workDir: rawPath === undefined ? workDir : '',
         viewDir,
+        hostname: handle,
         bindMounts: bindMounts.map((mount) => ({ srcPath: mount.src_path, dstPath: mount.dst_path, readOnly: mount.mode !== 1 })),
         logger: this.options.logger,
       }).catch((error: unknown) => {
@@ -145,9 +170,10 @@ export class ContainerStore {
         ? { write: rawPath, read: [rawPath] }
         : { write: upperDir, read: kind === 'directory' ? [upperDir, uri] : [upperDir] };
 
-    const properties = new Map<string, string>(Object.entries(spec.properties ?? {}));
-    for (const [key, value] of networkProperties(lease)) properties.set(key, value);
-    if (spec.grace_time !== undefined && spec.grace_time > 0) properties.set('garden.grace-time', String(spec.grace_time));
+    const properties = this.propertiesFor(handle);
+    for (const [key, value] of Object.entries(spec.properties ?? {})) properties.set(key, value);
+    for (const [key, value] of networkProperties(lease, this.instanceIds.generate(), this.options.tag)) properties.set(key, value);
+    if (spec.grace_time !== undefined && spec.grace_time !== 0) properties.set('garden.grace-time', String(spec.grace_time));
     properties.set('garden.state', 'created');
     return {
       handle,
@@ -172,7 +198,8 @@ export class ContainerStore {
     if (uri === '') return 'default';
     if (uri.startsWith('raw://')) {
       const path = rawRootPath(uri);
-      if (!(await exists(path))) throw serverError(`stat ${path}: no such file or directory`);
+      // gdn hands a raw:// root to runc as it is; runc checks it first (measured against gdn).
+      if (!(await exists(path))) throw serverError(`runc run: exit status 1: runc run failed: invalid rootfs: stat ${path}: no such file or directory`);
       return 'raw';
     }
     if (uri.startsWith('docker://') || uri.startsWith('preloaded+layer:')) return 'docker';
@@ -203,13 +230,15 @@ export class ContainerStore {
       await rm(this.containerPath(container), { recursive: true, force: true });
     } finally {
       this.containers.delete(handle);
+      this.keyspaces.delete(handle);
     }
   }
 
   /** Stop: every process but init is signalled (kill: SIGKILL, else SIGTERM then SIGKILL after 10 s). */
   async stop(handle: string, kill: boolean): Promise<void> {
     const container = this.containers.get(handle);
-    if (container === undefined) throw serverError(`stop: pid not found for container: ${handle}`);
+    // gdn asks runc for the init pid first; runc's answer for an unknown container ends up in the message.
+    if (container === undefined) throw serverError('stop: pid not found for container: runc state: runc: exit status 1: container does not exist');
     await container.sandbox?.signalProcesses(kill ? 'SIGKILL' : 'SIGTERM');
     await this.options.endProcesses(container, kill ? 'SIGKILL' : 'SIGTERM');
     container.stopped = true;

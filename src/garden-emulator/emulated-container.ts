@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import type { ExecSandbox } from './exec-sandbox';
 import type { FileRoots } from './file-streaming';
 import { sortedMap } from './go-json';
@@ -59,9 +59,26 @@ export interface EmulatedContainer {
 /** gdn reports the host's external IP even without an external network; the captures show this one. */
 export const EXTERNAL_IP = '192.0.2.2';
 
-/** The properties gdn's networker adds (GU `kawasaki/networker.go`), as captured. */
-export function networkProperties(lease: NetworkLease): [string, string][] {
-  const instance = randomBytes(8).toString('hex').replace(/[^a-z0-9]/g, '').slice(0, 11);
+/**
+ * kawasaki's per-container instance id: 11 base-32 digits of a counter seeded with the start time in ns
+ * (gdn's is sequential too, so ids of one server differ only in their last digits).
+ */
+export class InstanceIds {
+  private next = BigInt(Date.now()) * 1_000_000n + BigInt(randomInt(1_000_000));
+
+  generate(): string {
+    this.next += 1n;
+    let id = '';
+    for (let digit = 1; digit <= 11; digit += 1) id += Number((this.next >> BigInt(55 - digit * 5)) & 31n).toString(32);
+    return id;
+  }
+}
+
+/**
+ * The properties gdn's networker adds (GU `kawasaki/networker.go`). `tag` is gdn's `--tag`: interfaces and
+ * bridges are named `w<tag>…`, iptables chains `w-<tag>-…` (the captures came from a gdn without a tag).
+ */
+export function networkProperties(lease: NetworkLease, instance: string, tag = ''): [string, string][] {
   const network = lease.subnet.split('/')[0] ?? '';
   const bridge = network
     .split('.')
@@ -71,13 +88,13 @@ export function networkProperties(lease: NetworkLease): [string, string][] {
     ['garden.network.container-ip', lease.containerIp],
     ['garden.network.host-ip', lease.hostIp],
     ['garden.network.external-ip', EXTERNAL_IP],
-    ['kawasaki.bridge-interface', `wbrdg-${bridge}`],
-    ['kawasaki.container-interface', `w${instance}-1`],
-    ['kawasaki.host-interface', `w${instance}-0`],
+    ['kawasaki.bridge-interface', `w${tag}brdg-${bridge}`],
+    ['kawasaki.container-interface', `w${tag}${instance}-1`],
+    ['kawasaki.host-interface', `w${tag}${instance}-0`],
     ['kawasaki.dns-servers', ''],
     ['kawasaki.host-entries', ''],
     ['kawasaki.iptable-inst', instance],
-    ['kawasaki.iptable-prefix', 'w--'],
+    ['kawasaki.iptable-prefix', `w-${tag}-`],
     ['kawasaki.mtu', '1400'],
     ['kawasaki.subnet', lease.subnet],
   ];

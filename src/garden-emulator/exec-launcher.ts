@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { access, constants, mkdir } from 'node:fs/promises';
+import { access, constants } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { lookupContainerUser, makeWorkingDir } from './container-user';
 import { executableNotFound } from './garden-error';
 import type { ExecSandbox } from './exec-sandbox';
 import type { LaunchedProcess, LaunchTarget, ProcessExit, ProcessLauncher, ProcessOutput } from './process-launcher';
@@ -17,9 +18,6 @@ function hostTool(name: string): string {
   const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
   return dirs.map((dir) => posix.join(dir || '.', name)).find((candidate) => candidate.startsWith('/') && existsSync(candidate)) ?? name;
 }
-
-// After chroot: cd to the working directory, then exec the program (the rootfs must have /bin/sh).
-const ENTER_SCRIPT = 'cd "$1" || exit 1; shift; exec "$@"';
 
 async function isExecutable(hostPath: string): Promise<boolean> {
   return access(hostPath, constants.X_OK).then(
@@ -43,17 +41,31 @@ async function resolveProgram(root: string, path: string, env: string[]): Promis
   throw executableNotFound(`exec failed: unable to start container process: exec: "${path}": executable file not found in $PATH`);
 }
 
-/** Real processes: `nsenter` into the container's mount namespace, `chroot` into its rootfs view, run as root. */
+/**
+ * Real processes: `nsenter` into the container's mount and UTS namespaces, rooted at its rootfs view, in the
+ * working directory, as the user (uid, gid) the spec names; the program is exec'd directly, so its
+ * environment is exactly gdn's (no shell in between to add PWD or SHLVL).
+ */
 export class ExecLauncher implements ProcessLauncher<ExecTarget> {
   async launch(target: ExecTarget, spec: ProcessSpecJson, output: ProcessOutput): Promise<LaunchedProcess> {
-    const env = processEnvironment(target.containerEnv, spec);
-    const program = await resolveProgram(target.sandbox.hostRootPath, spec.path, env);
-    const dir = spec.dir === undefined || spec.dir === '' ? '/' : spec.dir;
-    await mkdir(posix.join(target.sandbox.hostRootPath, dir), { recursive: true });
-    const enter = ['-t', String(target.sandbox.initPid), '-m', '--', hostTool('chroot'), target.sandbox.viewDir];
-    const command = ['/bin/sh', '-c', ENTER_SCRIPT, 'sh', dir, program, ...(spec.args ?? [])];
+    const root = target.sandbox.hostRootPath;
+    const user = await lookupContainerUser(root, spec.user ?? '');
+    const env = processEnvironment(target.containerEnv, spec, user.uid);
+    // runc adds HOME (the user's home) when the environment has none.
+    if (!env.some((entry) => entry.startsWith('HOME='))) env.push(`HOME=${user.home}`);
+    // gdn: the spec's dir, else the user's home; made if missing, before runc looks for the program.
+    const dir = spec.dir === undefined || spec.dir === '' ? user.home : spec.dir;
+    await makeWorkingDir(root, dir, user);
+    const program = await resolveProgram(root, spec.path, env);
+    const command = [
+      '-t', String(target.sandbox.initPid), '-m', '-u',
+      // Opened before entering: the view as the host reaches it; --wdns is resolved inside the new root.
+      `--root=${root}`, `--wdns=${dir}`,
+      '-S', String(user.uid), '-G', String(user.gid),
+      '--', program, ...(spec.args ?? []),
+    ];
     const envObject = Object.fromEntries(env.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
-    const child = spawn(hostTool('nsenter'), [...enter, ...command], { env: envObject, stdio: 'pipe' });
+    const child = spawn(hostTool('nsenter'), command, { env: envObject, stdio: 'pipe' });
     child.stdout.on('data', (chunk: Buffer) => output.stdout(chunk));
     child.stderr.on('data', (chunk: Buffer) => output.stderr(chunk));
     child.stdin.on('error', () => undefined);

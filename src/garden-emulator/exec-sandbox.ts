@@ -9,7 +9,7 @@ export interface SandboxBindMount {
   readOnly: boolean;
 }
 
-/** A real container for exec mode: a mount namespace holding the rootfs view, kept alive by an init process. */
+/** A real container for exec mode: mount and UTS namespaces holding the rootfs view, kept alive by an init process. */
 export interface ExecSandbox {
   /** The process that holds the namespace open (host `sleep infinity`, outside the chroot). */
   readonly initPid: number;
@@ -23,14 +23,15 @@ export interface ExecSandbox {
   destroy(): Promise<void>;
 }
 
-// Runs in the new namespace: overlay the image with the per-container upper dir (or, for a raw:// root,
-// use the dir itself, writes and all, as gdn does), give it /proc and the
-// host's /dev (a privileged container's view), apply the bind mounts
-// (non-recursive, as runc's "bind"), then keep the namespace alive. Arguments come in as positional
-// parameters so no path is ever interpolated into the script.
+// Runs in the new namespaces: set the hostname (gdn: the handle), overlay the image with the per-container
+// upper dir (or, for a raw:// root, use the dir itself, writes and all, as gdn does), give it /proc and the
+// host's /dev (a privileged container's view), apply the bind mounts (non-recursive, as runc's "bind"),
+// then keep the namespaces alive. Arguments come in as positional parameters so no path is ever
+// interpolated into the script.
 const SETUP_SCRIPT = `set -e
-lower=$1 upper=$2 work=$3 view=$4
-shift 4
+lower=$1 upper=$2 work=$3 view=$4 host=$5
+shift 5
+printf '%s' "$host" > /proc/sys/kernel/hostname
 if [ -n "$upper" ]; then
   mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work" "$view"
 else
@@ -51,8 +52,9 @@ exec sleep infinity
 `;
 
 /**
- * `unshare --mount --propagation slave`: the namespace starts as a slave copy of the host's mounts, so a
- * mount made later under a shared host bind-mount source propagates into the container, as under runc.
+ * `unshare --mount --uts --propagation slave`: the mount namespace starts as a slave copy of the host's
+ * mounts, so a mount made later under a shared host bind-mount source propagates into the container, as
+ * under runc.
  */
 export async function createExecSandbox(options: {
   lowerDir: string;
@@ -60,11 +62,14 @@ export async function createExecSandbox(options: {
   upperDir: string;
   workDir: string;
   viewDir: string;
+  /** The container's hostname (its own UTS namespace; at most 64 bytes, as runc). */
+  hostname: string;
   bindMounts: SandboxBindMount[];
   logger: Logger;
 }): Promise<ExecSandbox> {
   const args = [
     '--mount',
+    '--uts',
     '--propagation',
     'slave',
     '--',
@@ -76,6 +81,7 @@ export async function createExecSandbox(options: {
     options.upperDir,
     options.workDir,
     options.viewDir,
+    options.hostname,
     ...options.bindMounts.flatMap((mount) => [mount.srcPath, mount.dstPath, mount.readOnly ? 'ro' : 'rw']),
   ];
   const child = spawn('unshare', args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -28,6 +28,8 @@ export interface GardenEmulatorOptions {
   stateDir: string;
   /** `scripted` (default): processes are recorded and scripted. `exec` (Linux, root): real namespaces and processes. */
   processMode?: ProcessMode;
+  /** gdn's `--tag`: in the names of interfaces (`w<tag>…`), bridges and iptables chains (`w-<tag>-`). Default none. */
+  tag?: string;
   logger?: Logger;
 }
 
@@ -111,6 +113,7 @@ export async function startGardenEmulator(options: GardenEmulatorOptions): Promi
   const store = new ContainerStore({
     stateDir: options.stateDir,
     processMode: mode,
+    ...(options.tag === undefined ? {} : { tag: options.tag }),
     network,
     logger,
     endProcesses: (container, signal) => processes.endProcesses(container, signal),

@@ -35,14 +35,15 @@ export function signalExitStatus(signal: NodeJS.Signals | 'SIGTERM' | 'SIGKILL')
 
 const signalNumbers: Partial<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGPIPE: 13 };
 
-/** gdn's process environment (GU `rundmc/processes/builder.go`): container env, spec env, PATH and USER defaults. */
-export function processEnvironment(containerEnv: string[], spec: ProcessSpecJson): string[] {
+/**
+ * gdn's process environment (GU `rundmc/processes/unix_env.go`): container env, spec env, then PATH (by the
+ * uid the user resolved to) and USER (the spec's user as given) when missing.
+ */
+export function processEnvironment(containerEnv: string[], spec: ProcessSpecJson, uid: number): string[] {
   const env = [...containerEnv, ...(spec.env ?? [])];
-  const user = spec.user === undefined || spec.user === '' ? 'root' : spec.user;
-  const isRoot = user === 'root' || user === '0' || user.startsWith('0:');
   if (!env.some((entry) => entry.startsWith('PATH='))) {
-    env.push(isRoot ? 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' : 'PATH=/usr/local/bin:/usr/bin:/bin');
+    env.push(uid === 0 ? 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' : 'PATH=/usr/local/bin:/usr/bin:/bin');
   }
-  if (!env.some((entry) => entry.startsWith('USER='))) env.push(`USER=${user}`);
+  if (!env.some((entry) => entry.startsWith('USER='))) env.push(`USER=${spec.user === undefined || spec.user === '' ? 'root' : spec.user}`);
   return env;
 }

@@ -130,9 +130,11 @@ export function createHandlers(deps: { store: ContainerStore; processes: Process
       return ok();
     },
     run: async (context) => {
-      const container = find(context);
-      if (container === undefined) throw serverError(`container ${handleOf(context)} not found`);
+      // As gdn: the body is decoded before the container is looked at.
       const body = decodeJson(context.request.body);
+      const container = find(context);
+      // gdn's containerizer finds no bundle for the handle (measured against gdn).
+      if (container === undefined) throw serverError('does not exist');
       const { process, stream } = await processes.run(container, body);
       processes.serveControl(context.socket, context.reader, process, stream, 201);
       return 'hijacked';
@@ -150,34 +152,31 @@ export function createHandlers(deps: { store: ContainerStore; processes: Process
       processes.serveOutput(context.socket, context.params.streamid ?? '', 'stderr');
       return 'hijacked';
     },
+    // The property routes work on any handle, container or not: gdn keeps properties by handle.
     graceTime: async (context) => {
       const value = decodeJson(context.request.body);
       if (typeof value !== 'number') throw serverError('json: cannot unmarshal into Go value of type time.Duration');
-      const container = find(context);
-      if (container) {
-        if (value > 0) container.properties.set('garden.grace-time', String(value));
-        else container.properties.delete('garden.grace-time');
-        store.touch(container.handle);
-      }
+      store.propertiesFor(handleOf(context)).set('garden.grace-time', String(value));
+      store.touch(handleOf(context));
       return ok();
     },
     properties: async (context) => {
-      const container = find(context);
-      return ok(container ? sortedMap(container.properties) : null);
+      const properties = store.propertiesOf(handleOf(context));
+      return ok(properties ? sortedMap(properties) : null);
     },
     getProperty: async (context) => {
       const key = context.params.key ?? '';
-      const value = find(context)?.properties.get(key);
+      const value = store.propertiesOf(handleOf(context))?.get(key);
       if (value === undefined) throw serverError(`property does not exist: ${key}`);
       return ok({ value });
     },
     setProperty: async (context) => {
       const { value } = parseWith(propertyValueJson, decodeJson(context.request.body));
-      find(context)?.properties.set(context.params.key ?? '', value);
+      store.propertiesFor(handleOf(context)).set(context.params.key ?? '', value);
       return ok();
     },
     removeProperty: async (context) => {
-      find(context)?.properties.delete(context.params.key ?? '');
+      store.propertiesOf(handleOf(context))?.delete(context.params.key ?? '');
       return ok();
     },
     metrics: async (context) => {
