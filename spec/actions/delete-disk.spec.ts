@@ -10,7 +10,7 @@ describe('delete_disk', () => {
     const fakes = diskFakes();
     fakes.disks.set('d1', 10);
     assert.equal(await deleteDisk(fakes, ['d1'], call), null);
-    assert.deepEqual(fakes.calls, ['remove d1']);
+    assert.deepEqual(fakes.calls, ['thaw-frozen d1', 'released? d1', 'remove d1']);
     assert.deepEqual(fakes.lockNames, ['disk-d1']);
   });
 

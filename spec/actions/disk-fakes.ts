@@ -67,6 +67,12 @@ export function diskFakes() {
     async disksOf(vm: string) {
       return [...mounts.entries()].filter(([, list]) => list.some((mount) => mount.vmCid === vm)).map(([cid]) => cid);
     },
+    async thawFrozen(cid: string) {
+      calls.push(`thaw-frozen ${cid}`);
+    },
+    async assertReleased(cid: string) {
+      calls.push(`released? ${cid}`);
+    },
   } satisfies DiskAttachments & { unmountError: Error | undefined; stray: Map<string, string[]> };
 
   const snapshots = {

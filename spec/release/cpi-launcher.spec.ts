@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { access, chmod, chown, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChrootSandbox } from './chroot-sandbox';
-import { InstalledRelease, installRelease } from './install-release';
+import { InstalledRelease, installRelease, installReleaseInSandbox } from './install-release';
 import { assertRubyAvailable, boshLiteProperties, repoDir } from './release-fixtures';
 
 // The job's rendered bin/cpi, run the way the Director and `bosh create-env` run it, against installed
@@ -58,21 +58,15 @@ describe('the rendered bin/cpi', () => {
     let sandbox: ChrootSandbox;
     before(async () => {
       sandbox = await ChrootSandbox.create({ sbin: 'host' });
-      await installRelease(sandbox.path('var/vcap'), boshLiteProperties);
-      // installRelease made absolute host-side symlinks; the chroot needs them relative to its own root.
-      for (const [link, target] of [
-        ['var/vcap/packages/warden_cpi', '/var/vcap/data/packages/warden_cpi/fingerprint-1'],
-        ['var/vcap/jobs/warden_cpi', '/var/vcap/data/jobs/warden_cpi/hash-1'],
-      ] as const) {
-        await rm(sandbox.path(link));
-        await symlink(target, sandbox.path(link));
-      }
+      await installReleaseInSandbox(sandbox, boshLiteProperties);
+      // As bin/cpi_ctl start leaves them: the dir root's, the log file vcap's.
       await mkdir(sandbox.path('var/vcap/sys/log/warden_cpi'), { recursive: true });
-      await chown(sandbox.path('var/vcap/sys/log/warden_cpi'), 1000, 1000);
+      await sandbox.write('var/vcap/sys/log/warden_cpi/cpi.stderr.log', '', 0o644);
+      await chown(sandbox.path('var/vcap/sys/log/warden_cpi/cpi.stderr.log'), 1000, 1000);
       // A stand-in sudo that records its arguments and runs the command (as the caller: no real root here).
       await sandbox.write(
         'tmp/fakebin/sudo',
-        '#!/bin/sh\necho "$*" >>/tmp/sudo.log\n[ "$1" = -- ] && shift\nexec "$@"\n',
+        '#!/bin/sh\necho "$*" >>/tmp/sudo.log\n[ "$1" = -n ] && shift\n[ "$1" = -- ] && shift\nexec "$@"\n',
         0o755,
       );
       await sandbox.write('tmp/sudo.log', '', 0o666);
@@ -101,7 +95,7 @@ describe('the rendered bin/cpi', () => {
       assertInfoResponse(run.stdout);
       assert.equal(
         await readFile(sandbox.path('tmp/sudo.log'), 'utf8'),
-        '-- /var/vcap/packages/warden_cpi/bin/cpi /var/vcap/jobs/warden_cpi/config/cpi.json\n',
+        '-n -- /var/vcap/packages/warden_cpi/bin/cpi /var/vcap/jobs/warden_cpi/config/cpi.json\n',
       );
     });
   });

@@ -167,7 +167,9 @@ describe('bin/cpi_ctl', () => {
     );
     assert.equal(await readFile(sandbox.path('var/vcap/sys/run/warden_cpi/cpi.pid'), 'utf8'), '1\n');
     const logDir = await stat(sandbox.path('var/vcap/sys/log/warden_cpi'));
-    assert.equal(logDir.uid, 1000, 'the log dir belongs to vcap, which appends cpi.stderr.log');
+    assert.equal(logDir.uid, 0, "the log dir is root's: only root can replace its entries");
+    const logFile = await stat(sandbox.path('var/vcap/sys/log/warden_cpi/cpi.stderr.log'));
+    assert.equal(logFile.uid, 1000, 'the log file belongs to vcap, which appends to it through bin/cpi');
 
     const stopped = sandbox.run(['/var/vcap/jobs/warden_cpi/bin/cpi_ctl', 'stop']);
     assert.equal(stopped.status, 0, stopped.stderr);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderTemplate, repoDir } from './release-fixtures';
 
@@ -56,4 +56,19 @@ export async function installRelease(base: string, properties: object): Promise<
       PATH: '/usr/local/bin:/usr/bin:/bin:/sbin',
     },
   };
+}
+
+/**
+ * installRelease at the Director's default paths inside a chroot sandbox (`<sandbox>/var/vcap`), with the
+ * packages/<name> and jobs/<name> symlinks relative to the sandbox's own root.
+ */
+export async function installReleaseInSandbox(sandbox: { path(path: string): string }, properties: object): Promise<void> {
+  await installRelease(sandbox.path('var/vcap'), properties);
+  for (const [link, target] of [
+    ['var/vcap/packages/warden_cpi', '/var/vcap/data/packages/warden_cpi/fingerprint-1'],
+    ['var/vcap/jobs/warden_cpi', '/var/vcap/data/jobs/warden_cpi/hash-1'],
+  ] as const) {
+    await rm(sandbox.path(link));
+    await symlink(target, sandbox.path(link));
+  }
 }

@@ -221,10 +221,15 @@ describe('jobs/warden_cpi templates', () => {
 
     it('bin/cpi runs the package launcher with the rendered config, through sudo only when not root', () => {
       const script = renderTemplate('cpi.erb', requiredProperties);
+      // As root (create-env): wherever the caller installed the release.
       assert.match(script, /pkgs_dir="\$\{BOSH_PACKAGES_DIR:-\/var\/vcap\/packages\}"/);
       assert.match(script, /jobs_dir="\$\{BOSH_JOBS_DIR:-\/var\/vcap\/jobs\}"/);
       assert.match(script, /cmd=\("\$\{pkgs_dir\}\/warden_cpi\/bin\/cpi" "\$\{jobs_dir\}\/warden_cpi\/config\/cpi\.json"\)/);
-      assert.match(script, /-ne 0 \]; then\n {2}cmd=\(sudo -- "\$\{cmd\[@\]\}"\)/);
+      // Through sudo: exactly the command line config/sudoers allows, nothing from the caller's environment.
+      assert.match(
+        script,
+        /\nelse\n(?: {2}#.*\n)* {2}cmd=\(sudo -n -- \/var\/vcap\/packages\/warden_cpi\/bin\/cpi \/var\/vcap\/jobs\/warden_cpi\/config\/cpi\.json\)\n/,
+      );
     });
   });
 
@@ -237,12 +242,13 @@ describe('jobs/warden_cpi templates', () => {
       await rm(dir, { recursive: true, force: true });
     });
 
-    it('allows vcap exactly the package launcher, and visudo accepts it', async (t) => {
+    it('allows vcap exactly the package launcher with the job config, and visudo accepts it', async (t) => {
       const sudoers = renderTemplate('sudoers.erb', requiredProperties);
       const rules = sudoers.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('#'));
       assert.deepEqual(rules, [
         'Defaults:vcap !requiretty',
-        'vcap ALL=(root) NOPASSWD: /var/vcap/packages/warden_cpi/bin/cpi',
+        'Defaults!/var/vcap/packages/warden_cpi/bin/cpi env_reset',
+        'vcap ALL=(root) NOPASSWD: /var/vcap/packages/warden_cpi/bin/cpi /var/vcap/jobs/warden_cpi/config/cpi.json',
       ]);
       const visudo = spawnSync('visudo', ['--version'], { encoding: 'utf8' });
       if (visudo.error) {

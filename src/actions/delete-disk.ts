@@ -12,7 +12,7 @@ export const deleteDiskArgs = z.tuple([plainId]).rest(z.unknown());
 
 export interface DeleteDiskDeps {
   images: Pick<DiskImages, 'remove'>;
-  attachments: Pick<DiskAttachments, 'mountsOf' | 'strayMounts'>;
+  attachments: Pick<DiskAttachments, 'mountsOf' | 'strayMounts' | 'thawFrozen' | 'assertReleased'>;
   snapshots: Pick<DiskSnapshots, 'thawLeftover'>;
   locks: Locks;
 }
@@ -29,6 +29,10 @@ export async function deleteDisk(deps: DeleteDiskDeps, [diskCid]: z.infer<typeof
       }
       const stray = await deps.attachments.strayMounts(diskCid);
       if (stray.length > 0) throw new CloudError(`the disk is still mounted inside a container: ${stray.join(', ')}`);
+      // A loop device still bound to the image (a filesystem frozen when it was unmounted) would keep the
+      // removed image alive as '(deleted)' forever: thaw and release it first, or refuse.
+      await deps.attachments.thawFrozen(diskCid);
+      await deps.attachments.assertReleased(diskCid);
       await deps.images.remove(diskCid);
     }),
   );

@@ -1,4 +1,5 @@
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, rename, rm } from 'node:fs/promises';
+import { ensurePrivateDir } from '../host/private-dirs';
 import { join } from 'node:path';
 import type { CommandRunner } from '../host/command-runner';
 import type { Logger } from '../log/logger';
@@ -13,7 +14,10 @@ const MIB = 1024 * 1024;
 export interface DiskImages {
   /** Makes a new image and returns its cid; a failure leaves no file behind. */
   create(sizeMb: number): Promise<string>;
-  /** True when `<disks_dir>/<cid>` is a regular file. */
+  /**
+   * True when `<disks_dir>/<cid>` is a regular file of its own (never through a symlink: mount, cp, truncate
+   * and resize2fs would otherwise act on whatever host file or device the link names).
+   */
   exists(diskCid: string): Promise<boolean>;
   /** The image's size in bytes, or undefined when there is no such disk. */
   sizeBytes(diskCid: string): Promise<number | undefined>;
@@ -34,7 +38,7 @@ export interface DiskImagesDeps {
 
 export function createDiskImages(deps: DiskImagesDeps): DiskImages {
   async function sizeBytes(diskCid: string): Promise<number | undefined> {
-    const info = await stat(diskPaths(deps.config, diskCid).image).catch(() => undefined);
+    const info = await lstat(diskPaths(deps.config, diskCid).image).catch(() => undefined);
     return info?.isFile() ? info.size : undefined;
   }
 
@@ -45,7 +49,8 @@ export function createDiskImages(deps: DiskImagesDeps): DiskImages {
       // Built beside its final name and renamed, so a crash never leaves a half-made disk under a cid.
       const building = join(deps.config.disks_dir, ownedTempName(diskCid, 'creating'));
       await withContext(`Creating disk '${diskCid}' of ${sizeMb} MiB`, async () => {
-        await mkdir(deps.config.disks_dir, { recursive: true });
+        await ensurePrivateDir(deps.config.disks_dir);
+        await ensurePrivateDir(deps.config.state_dir);
         await removeDeadOwnersTempFiles(deps.config.disks_dir, 'creating', deps.logger);
         try {
           await makeExt4Image(deps.runner, building, sizeMb, deps.mkfsExtendedOptions);

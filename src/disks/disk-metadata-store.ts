@@ -1,4 +1,5 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { readOwnFile } from '../host/own-files';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { withContext } from '../errors/cpi-errors';
@@ -35,7 +36,7 @@ export function createDiskMetadataStore(config: DisksConfig): DiskMetadataStore 
     },
 
     async read(diskCid) {
-      const text = await readFile(diskPaths(config, diskCid).metadataFile, 'utf8').catch(() => undefined);
+      const text = await readOwnFile(diskPaths(config, diskCid).metadataFile).catch(() => undefined);
       return text === undefined ? undefined : storedMetadata.parse(JSON.parse(text));
     },
   };

@@ -35,7 +35,7 @@ export function createDiskServices(deps: DiskServicesDeps): DiskServices {
   const { config, runner, logger } = deps;
   return {
     images: createDiskImages({ config, runner, newId, logger, mkfsExtendedOptions: deps.mkfsExtendedOptions }),
-    attachments: createDiskAttachments({ config, mounts: deps.mounts, logger }),
+    attachments: createDiskAttachments({ config, mounts: deps.mounts, runner, logger }),
     snapshots: createDiskSnapshots({ config, runner, newId, logger }),
     metadata: createDiskMetadataStore(config),
     vms: createVmPresence({ dirs: config, containerExists: deps.containerExists }),

@@ -1,4 +1,5 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { ensurePrivateDir } from '../host/private-dirs';
 import { join } from 'node:path';
 import type { CommandRunner } from '../host/command-runner';
 import type { Logger } from '../log/logger';
@@ -59,7 +60,8 @@ export function createDiskSnapshots(deps: {
       const dir = join(config.disks_dir, 'snapshots');
       const copying = join(dir, ownedTempName(snapshotCid, 'copying'));
       await withContext(`Snapshotting disk '${diskCid}' to '${paths.image}'`, async () => {
-        await mkdir(dir, { recursive: true });
+        await ensurePrivateDir(config.disks_dir);
+        await mkdir(dir, { recursive: true, mode: 0o700 });
         await removeDeadOwnersTempFiles(dir, 'copying', deps.logger);
         const copy = async (): Promise<void> => {
           await runner.run('cp', ['--reflink=auto', '--sparse=always', diskPaths(config, diskCid).image, copying]);

@@ -28,7 +28,11 @@ export interface HostMounts {
   unmountRecursive(dir: string): Promise<void>;
   /** Mounts at or under `dir`, from /proc/self/mountinfo, octal escapes decoded, in mount order. */
   mountsUnder(dir: string): Promise<{ target: string; source: string }[]>;
-  /** Loop-mounts an image file (`mount -o loop image target`); the loop device is freed on unmount. */
+  /**
+   * Loop-mounts an image file (`mount --no-canonicalize -o loop image target`); the loop device is freed on
+   * unmount. The target is passed to the kernel as given, so `/proc/<pid>/fd/<n>` names exactly the dir
+   * the caller opened (no symlink resolved by mount(8) in between).
+   */
   mountImage(image: string, target: string): Promise<void>;
   /** Unmounts whatever is mounted exactly at `target` (not mounted: no-op), releasing its loop device. */
   unmount(target: string): Promise<void>;
@@ -269,7 +273,7 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
 
     async mountImage(image, target) {
       await withContext(`Loop-mounting '${image}' at '${target}'`, async () => {
-        await runner.run('mount', ['-o', 'loop', image, target]);
+        await runner.run('mount', ['--no-canonicalize', '-o', 'loop', image, target]);
       });
     },
 

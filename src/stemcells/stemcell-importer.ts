@@ -1,4 +1,5 @@
-import { access, constants, mkdir, rename, rm } from 'node:fs/promises';
+import { access, chmod, constants, lstat, mkdir, rename, rm } from 'node:fs/promises';
+import { ensurePrivateDir } from '../host/private-dirs';
 import { join } from 'node:path';
 import { CloudError, withContext } from '../errors/cpi-errors';
 import type { Locks } from '../host/file-lock';
@@ -25,13 +26,20 @@ export interface StemcellImporterDeps extends StemcellDataDirs {
 
 const SHA1 = /^[0-9a-f]{40}$/i;
 
+/** Clears the group and other write bits of an expanded stemcell's root dir (never through a symlink). */
+async function normaliseRootMode(dir: string): Promise<void> {
+  const info = await lstat(dir);
+  if (info.isDirectory() && (info.mode & 0o022) !== 0) await chmod(dir, info.mode & 0o7755);
+}
+
 export function createStemcellImporter(deps: StemcellImporterDeps): StemcellImporter {
   const format: StemcellFormat = deps.expand ? 'dir' : 'tar';
   const now = deps.now ?? (() => new Date());
 
   async function prepareStemcellsDir(): Promise<void> {
     try {
-      await mkdir(deps.stemcellsDir, { recursive: true });
+      await ensurePrivateDir(deps.stemcellsDir);
+      await ensurePrivateDir(deps.stateDir);
       await access(deps.stemcellsDir, constants.W_OK);
     } catch (error) {
       throw new CloudError(`stemcells dir '${deps.stemcellsDir}' is not writable: ${(error as Error).message}`, { cause: error });
@@ -45,6 +53,9 @@ export function createStemcellImporter(deps: StemcellImporterDeps): StemcellImpo
       const options = { logger, strategy: deps.gunzipStrategy };
       if (deps.expand) await mkdir(temp, { mode: 0o755 });
       const result = await withContext('Unpacking', () => (deps.expand ? expandImage(imagePath, temp, options) : gunzipImage(imagePath, temp, options)));
+      // The tar's own root entry sets the root dir's mode: a group- or world-writable root (0777) would let
+      // any user of a VM's raw:// root, or of the host, add files to /. Roots are 0755-like, always.
+      if (deps.expand) await normaliseRootMode(temp);
       logger.debug('Unpacked stemcell image', { temp, bytes: result.bytesRead, sha1: result.sha1 });
       return { temp, result };
     } catch (error) {

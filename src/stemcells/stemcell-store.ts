@@ -1,4 +1,4 @@
-import { lstat, readlink, rm, stat, unlink } from 'node:fs/promises';
+import { lstat, readlink, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CloudError, withContext } from '../errors/cpi-errors';
 import type { Locks } from '../host/file-lock';
@@ -41,7 +41,11 @@ export function createStemcellStore(deps: StemcellDataDirs & { locks: Locks }): 
     if (entry === undefined) return undefined;
     const target = entry.isSymbolicLink() ? await readlink(path) : undefined;
     const key = target === undefined ? undefined : keyOfDataName(target);
-    const data = await stat(path).catch(() => undefined); // follows our symlink; dangling = gone
+    // Our cids are symlinks to exactly `.data-<key>` beside them; any other symlink is not a stemcell of
+    // ours (it could name any host dir as a VM's root): never followed.
+    if (target !== undefined && key === undefined) return undefined;
+    const data = key === undefined ? entry : await lstat(join(deps.stemcellsDir, dataName(key))).catch(() => undefined);
+    if (data === undefined || !(data.isDirectory() || data.isFile())) return undefined;
     if (data === undefined) return undefined;
     const format = data.isDirectory() ? 'dir' : 'tar';
     const record = key === undefined ? undefined : await readRecord(dataRecordPath(deps.stateDir, key), dataRecordSchema);

@@ -1,4 +1,5 @@
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
+import { readOwnFile } from '../host/own-files';
 import type { Locks } from '../host/file-lock';
 import type { Logger } from '../log/logger';
 import { CloudError, VMNotFound, withContext } from '../errors/cpi-errors';
@@ -58,10 +59,7 @@ async function exists(path: string): Promise<boolean> {
 export function createAgentSettingsStore(deps: AgentSettingsStoreDeps): AgentSettingsStore {
   async function readCurrent(vmCid: string): Promise<{ settings: AgentSettings; bindMounted: boolean }> {
     const paths = vmHostPaths(deps.dirs, vmCid);
-    const text = await readFile(paths.settingsFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return undefined;
-      throw error;
-    });
+    const text = await readOwnFile(paths.settingsFile);
     if (text !== undefined) {
       return { settings: parseSettings(text, `'${paths.settingsFile}'`), bindMounted: await exists(paths.deliveredSettingsFile) };
     }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
+import { openOwnFileForUpdate } from '../host/own-files';
 
 /** Writes `path` via a temp file + fsync + rename, so readers and crashes see the old or the new content. */
 export async function writeFileAtomic(path: string, content: string, mode = 0o640): Promise<void> {
@@ -26,7 +27,7 @@ export async function writeFileAtomic(path: string, content: string, mode = 0o64
  * truncated (a reader never sees it empty or cut short); JSON ignores the trailing whitespace.
  */
 export async function rewriteFileInPlace(path: string, content: string): Promise<void> {
-  const handle = await open(path, 'r+');
+  const handle = await openOwnFileForUpdate(path);
   try {
     const { size } = await handle.stat();
     const bytes = Buffer.from(content);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { ensurePrivateDir } from '../host/private-dirs';
 import type { CpiConfig } from '../config/cpi-config';
 import type { GardenClient } from '../garden/garden-client';
 import type { HostMounts } from '../host/mounts';
@@ -17,6 +18,10 @@ import { vmHostPaths } from './vm-paths';
 import { currentProcess, type VmRecords } from './vm-records';
 import type { VmRootfs } from './vm-rootfs';
 import type { VmTeardown } from './vm-teardown';
+
+function ignoreExisting(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EEXIST') throw error;
+}
 
 export interface CreateVmRequest {
   agentId: string;
@@ -91,14 +96,19 @@ export function createVmCreator(deps: VmCreatorDeps): VmCreator {
       let step = 'Starting';
       try {
         step = 'Recording the creation';
+        await ensurePrivateDir(actions.state_dir);
         undo.push({ what: 'records', run: () => deps.teardown.removeState(vmCid) });
         await deps.records.markCreating(vmCid, await currentProcess());
         await deps.records.write(vmCid, { init: request.init, agent_id: request.agentId, ports: request.resources.ports.length > 0 });
 
         step = 'Making host bind mounts';
         undo.push({ what: 'host dirs', run: () => deps.teardown.removeHostDirs(vmCid) });
-        await mkdir(paths.ephemeralDir, { recursive: true });
-        await mkdir(paths.persistentDir, { recursive: true });
+        // The roots are root's alone (a VM's root writes setuid binaries into its /var/vcap/data); each VM's
+        // own dir is 0755: it is the VM's /var/vcap/data and /warden-cpi-dev, which its users traverse.
+        await ensurePrivateDir(deps.config.actions.host_ephemeral_bind_mounts_dir);
+        await ensurePrivateDir(deps.config.actions.host_persistent_bind_mounts_dir);
+        await mkdir(paths.ephemeralDir, { mode: 0o755 }).catch(ignoreExisting);
+        await mkdir(paths.persistentDir, { mode: 0o755 }).catch(ignoreExisting);
         await deps.mounts.bindOntoItself(paths.ephemeralDir, {});
         // Unbindable first, as upstream: the per-disk bind mounts below it must not be copied into other binds.
         await deps.mounts.bindOntoItself(paths.persistentDir, { unbindableFirst: true });

@@ -1,4 +1,5 @@
 import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
+import { readOwnFile } from '../host/own-files';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from './host-files';
@@ -51,7 +52,7 @@ export function createVmRecords(dirs: VmDirsConfig): VmRecords {
     },
 
     async read(vmCid) {
-      const text = await readFile(vmHostPaths(dirs, vmCid).recordFile, 'utf8').catch(() => undefined);
+      const text = await readOwnFile(vmHostPaths(dirs, vmCid).recordFile).catch(() => undefined);
       if (text === undefined) return undefined;
       const parsed = vmRecordSchema.safeParse(JSON.parse(text));
       return parsed.success ? parsed.data : undefined;
@@ -72,7 +73,7 @@ export function createVmRecords(dirs: VmDirsConfig): VmRecords {
       const names = await readdir(root).catch(() => [] as string[]);
       const abandoned: string[] = [];
       for (const name of names) {
-        const text = await readFile(join(root, name, 'creating.json'), 'utf8').catch(() => undefined);
+        const text = await readOwnFile(join(root, name, 'creating.json')).catch(() => undefined);
         if (text === undefined) continue;
         let owner: ProcessIdentity | undefined;
         try {

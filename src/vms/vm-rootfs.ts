@@ -1,6 +1,7 @@
 import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CommandRunner } from '../host/command-runner';
+import { ensurePrivateDir } from '../host/private-dirs';
 import { withContext } from '../errors/cpi-errors';
 import { vmHostPaths, type VmDirsConfig } from './vm-paths';
 
@@ -40,6 +41,7 @@ export function createVmRootfs(deps: VmRootfsDeps): VmRootfs {
       const dir = vmHostPaths(deps.dirs, vmCid).rootfsDir;
       const root = join(dir, 'root');
       await withContext(`Making the VM root filesystem in '${dir}'`, async () => {
+        await ensurePrivateDir(join(deps.dirs.state_dir, 'rootfs'));
         await mkdir(dir, { recursive: true, mode: 0o700 });
         await Promise.all(['upper', 'work', 'root'].map((name) => mkdir(join(dir, name), { mode: 0o755 })));
         // overlayfs reads its dirs from one comma-separated option string, where ',' ':' and '\' in a

@@ -93,7 +93,7 @@ export function createMethods(config: CpiConfig, logger: Logger): MethodTable {
     create_vm: defineMethod('create_vm', createVmArgs, (args, call) =>
       createVm({ stemcells: stemcellStore(), creator: vms().creator, startContainersWithSystemd }, args, call),
     ),
-    delete_vm: defineMethod('delete_vm', deleteVmArgs, (args, call) => deleteVm({ teardown: vms().teardown }, args, call)),
+    delete_vm: defineMethod('delete_vm', deleteVmArgs, (args, call) => deleteVm({ teardown: vms().teardown, attachments: disks().attachments, locks: locks() }, args, call)),
     has_vm: defineMethod('has_vm', hasVmArgs, (args, call) => hasVm({ garden: garden() }, args, call)),
     reboot_vm: defineMethod('reboot_vm', rebootVmArgs, (args, call) =>
       rebootVm({ garden: garden(), records: vms().records, startContainersWithSystemd }, args, call),
