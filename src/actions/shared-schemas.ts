@@ -25,5 +25,5 @@ export const metadata = z.record(z.string(), z.unknown()).nullable();
 export const diskSizeMb = z
   .number()
   .int('must be a whole number of MiB')
-  .positive('must be positive')
+  .positive('must be a positive number of MiB')
   .max(16 * 1024 * 1024, 'must be at most 16 TiB (16777216 MiB)');

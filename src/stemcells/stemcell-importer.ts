@@ -1,6 +1,7 @@
 import { access, constants, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CloudError, withContext } from '../errors/cpi-errors';
+import { describeFirstIssue, formatIssuePath } from '../errors/validation-message';
 import type { Locks } from '../host/file-lock';
 import type { Logger } from '../log/logger';
 import { checkImageFile, expandImage, gunzipImage, type GunzipStrategy, type UnpackResult } from './image-unpacker';
@@ -108,8 +109,8 @@ export function createStemcellImporter(deps: StemcellImporterDeps): StemcellImpo
   async function importLight(cloudProperties: unknown, manifest: StemcellManifest | undefined, logger: Logger): Promise<string> {
     const parsed = lightStemcellPropertiesSchema.safeParse(cloudProperties ?? {});
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new CloudError(`Invalid light stemcell cloud_properties.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+      const problem = describeFirstIssue(parsed.error.issues, cloudProperties ?? {}, (path) => formatIssuePath(path, 'cloud_properties'));
+      throw new CloudError(`Invalid light stemcell ${problem}`);
     }
     const cid = deps.newId();
     const record: LightRecord = {
