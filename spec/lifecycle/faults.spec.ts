@@ -452,10 +452,12 @@ describe('faults through bin/cpi', () => {
       const stemcellCid = await env.ok<string>('create_stemcell', [(await busyboxStemcell()).imagePath, {}]);
       const [vm] = await env.ok<[string]>('create_vm', ['agent-k', stemcellCid, {}, NETWORKS, [], {}]);
       const disk = await env.ok<string>('create_disk', [32, {}, vm]);
-      // Hold the VM's settings lock (owned by this live test process) so attach stops right after mounting.
+      // Hold the VM's settings lock (the kernel's flock, held by a process of this test) so attach stops right
+      // after mounting.
       const vmLock = join(env.dirs.stateDir, 'locks', `vm-${vm}.lock`);
       await mkdir(join(env.dirs.stateDir, 'locks'), { recursive: true });
-      await writeFile(vmLock, `${process.pid}\n`);
+      const holder = spawn('flock', ['--no-fork', vmLock, 'sleep', '600'], { stdio: 'ignore' });
+      await waitFor('the test to hold the VM lock', () => readFile(vmLock).then(() => true, () => false), () => false, 5000);
       try {
         const cpi = spawnCpi(env.configPath, 'attach_disk', [vm, disk]);
         const target = join(env.dirs.persistentDir, vm, disk);
@@ -463,7 +465,8 @@ describe('faults through bin/cpi', () => {
         cpi.child.kill('SIGKILL');
         assert.equal((await cpi.done).signal, 'SIGKILL');
       } finally {
-        await rm(vmLock, { force: true });
+        holder.kill('SIGKILL');
+        await new Promise((resolve) => holder.once('exit', resolve));
       }
       const settings = () => readFile(join(env.dirs.stateDir, 'vms', vm, 'agent-settings.json'), 'utf8').then((text) => JSON.parse(text) as { disks: { persistent: Record<string, string> | null } });
       assert.deepEqual((await settings()).disks.persistent ?? {}, {}, 'killed before the settings were written');

@@ -217,8 +217,8 @@ describe('StemcellImporter', () => {
       ["leading '/'", { image_reference: '/etc/passwd' }, /start with/],
       ["leading ':'", { image_reference: ':tag' }, /start with/],
       ["leading '@'", { image_reference: '@sha256:abc' }, /start with/],
-      ['a bad digest', { image_reference: 'library/ubuntu', digest: 'sha256:xyz' }, /digest: must be sha256:<64/],
-      ['a short digest', { image_reference: 'library/ubuntu', digest: 'sha256:abcd' }, /digest: must be sha256:<64/],
+      ['a bad digest', { image_reference: 'library/ubuntu', digest: 'sha256:xyz' }, /digest: expected sha256:<64 lowercase hex digits>, got "sha256:[a-z]+"$/],
+      ['a short digest', { image_reference: 'library/ubuntu', digest: 'sha256:abcd' }, /digest: expected sha256:<64 lowercase hex digits>, got "sha256:[a-z]+"$/],
     ];
     for (const [name, properties, message] of invalid) {
       it(`rejects ${name}`, async () => {
