@@ -173,7 +173,7 @@ describe('faults through bin/cpi', () => {
       });
     }
 
-    it('has_vm and delete_vm answer a clear CloudError; attach/detach of a VM with host state work without Garden', async () => {
+    it('has_vm, attach/detach and delete_vm answer a clear CloudError: without Garden no one can tell whether the VM exists', async () => {
       const [vm] = await env.ok<[string]>('create_vm', ['agent-y', stemcellCid, {}, NETWORKS, [], {}]);
       const disk = await env.ok<string>('create_disk', [32, {}, vm]);
 
@@ -181,12 +181,16 @@ describe('faults through bin/cpi', () => {
       assert.equal(hasVm.error?.type, 'Bosh::Clouds::CloudError');
       assert.match(hasVm.error?.message ?? '', new RegExp(`Checking for VM '${vm}'.*(ECONNREFUSED|refused|unreachable)`, 'i'));
 
-      // Attach never asks Garden for our own VMs: host state says the VM exists, settings are bind-mounted.
+      // Host records do not make a VM exist (the container may be gone after a restart): Garden must say so.
       const attach = record('Garden unreachable (closed TCP port)', 'attach_disk', await callWith(tcpConfig, 'attach_disk', [vm, disk]));
-      assert.equal(attach.error, null);
-      assert.equal(attach.result, `/warden-cpi-dev/${disk}`);
+      assert.equal(attach.error?.type, 'Bosh::Clouds::CloudError');
+      assert.match(attach.error?.message ?? '', new RegExp(`Attaching disk '${disk}' to VM '${vm}'.*(ECONNREFUSED|refused|unreachable)`, 'i'));
+      assert.deepEqual(await mountsUnder([join(env.dirs.persistentDir, vm, disk)]), [], 'nothing mounted');
+      await env.ok('attach_disk', [vm, disk]);
       const detach = record('Garden unreachable (closed TCP port)', 'detach_disk', await callWith(tcpConfig, 'detach_disk', [vm, disk]));
-      assert.equal(detach.error, null);
+      assert.equal(detach.error?.type, 'Bosh::Clouds::CloudError');
+      assert.deepEqual(await env.ok('get_disks', [vm]), [disk], 'still attached');
+      await env.ok('detach_disk', [vm, disk]);
 
       // delete_vm cannot know whether the container still exists: an error, and the host state is kept.
       const deleteVm = record('Garden unreachable (closed TCP port)', 'delete_vm (VM exists)', await callWith(tcpConfig, 'delete_vm', [vm]));
@@ -337,17 +341,22 @@ describe('faults through bin/cpi', () => {
       assert.deepEqual(await env.leaks(), NO_LEAKS);
     });
 
-    it('attach_disk and detach_disk of our VM make no Garden request: a failing Garden does not break them', async () => {
+    it('attach_disk and detach_disk of our VM make one Garden request (info); a failing Garden refuses them, changing nothing', async () => {
       const [vm] = await env.ok<[string]>('create_vm', ['agent-a', stemcellCid, {}, NETWORKS, [], {}]);
       const disk = await env.ok<string>('create_disk', [32, {}, vm]);
       env.garden.resetRecords();
+      await env.ok('attach_disk', [vm, disk]);
+      await env.ok('detach_disk', [vm, disk]);
+      assert.deepEqual(
+        env.garden.requests.map((request) => `${request.method} ${request.path}`),
+        [`GET /containers/${vm}/info`, `GET /containers/${vm}/info`],
+      );
       env.garden.injectFault({ path: /.*/, status: 500, message: 'injected 500 on every route' });
       try {
         const attach = record('Garden 500 on every route', 'attach_disk', await env.call('attach_disk', [vm, disk]));
-        assert.equal(attach.error, null);
-        const detach = record('Garden 500 on every route', 'detach_disk', await env.call('detach_disk', [vm, disk]));
-        assert.equal(detach.error, null);
-        assert.deepEqual(env.garden.requests, [], 'no Garden request made');
+        assert.equal(attach.error?.type, 'Bosh::Clouds::CloudError');
+        assert.match(attach.error?.message ?? '', /injected 500/);
+        assert.deepEqual(await mountsUnder([join(env.dirs.persistentDir, vm, disk)]), [], 'nothing mounted');
       } finally {
         env.garden.clearFaults();
       }

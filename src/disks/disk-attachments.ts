@@ -2,7 +2,7 @@ import { mkdir, realpath, rmdir } from 'node:fs/promises';
 import { dirname, relative, resolve, sep } from 'node:path';
 import type { HostMounts } from '../host/mounts';
 import type { Logger } from '../log/logger';
-import { plainId } from '../actions/shared-schemas';
+import { plainId } from '../ids/plain-id';
 import { withContext } from '../errors/cpi-errors';
 import { diskHostMountPath, diskPaths, vmPersistentDir, type DisksConfig } from './disk-paths';
 

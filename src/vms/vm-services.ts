@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { CpiConfig } from '../config/cpi-config';
-import { GardenContainerNotFound, type GardenClient } from '../garden/garden-client';
+import type { GardenClient } from '../garden/garden-client';
 import type { CommandRunner } from '../host/command-runner';
 import type { Locks } from '../host/file-lock';
 import type { HostMounts } from '../host/mounts';
@@ -9,11 +9,14 @@ import { createAgentSettingsStore, type AgentSettingsStore } from './agent-setti
 import { createGardenSettingsTransport } from './garden-settings-transport';
 import { createIptablesPortForwarding, type PortForwarding } from './iptables-ports';
 import { createVmCreator, type VmCreator } from './vm-creator';
+import { createVmFinder, type VmFinder } from './vm-finder';
 import { createVmRecords, type VmRecords } from './vm-records';
 import { createVmTeardown, type VmTeardown } from './vm-teardown';
 
 /** The VM feature's services, built once per call from the shared adapters (see src/wiring). */
 export interface VmServices {
+  /** Whether a VM exists (Garden decides), for every method that needs to know. */
+  finder: VmFinder;
   creator: VmCreator;
   teardown: VmTeardown;
   settings: AgentSettingsStore;
@@ -40,19 +43,14 @@ export function createVmServices(deps: VmServicesDeps): VmServices {
   const { config, garden, logger } = deps;
   const dirs = config.actions;
   const records = createVmRecords(dirs);
+  const finder = createVmFinder({ garden, dirs });
   const ports = createIptablesPortForwarding(deps.runner, deps.locks, logger);
-  const settings = createAgentSettingsStore({ dirs, locks: deps.locks, legacy: createGardenSettingsTransport(garden), logger });
+  const settings = createAgentSettingsStore({ dirs, locks: deps.locks, legacy: createGardenSettingsTransport(garden, finder), logger });
   const teardown = createVmTeardown({
     dirs,
     containers: {
       async destroyIfExists(handle) {
-        try {
-          await garden.destroy(handle);
-          return true;
-        } catch (error) {
-          if (error instanceof GardenContainerNotFound) return false;
-          throw error;
-        }
+        return (await finder.tryContainer(handle, () => garden.destroy(handle))).found;
       },
     },
     ports,
@@ -73,5 +71,5 @@ export function createVmServices(deps: VmServicesDeps): VmServices {
     readResolvConf: () => readFile('/etc/resolv.conf', 'utf8'),
     logger,
   });
-  return { creator, teardown, settings, records, ports };
+  return { finder, creator, teardown, settings, records, ports };
 }
