@@ -101,7 +101,7 @@ describe('VmCreator', () => {
       ports,
       records,
       teardown,
-      readResolvConf: async () => 'nameserver 192.0.2.53\n',
+      hostNameservers: async () => ['192.0.2.53'],
       logger: silentLogger,
       newId: () => `vm-${(ids += 1)}`,
     });

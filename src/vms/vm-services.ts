@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import { hostNameservers } from './host-values';
 import type { CpiConfig } from '../config/cpi-config';
 import type { GardenClient } from '../garden/garden-client';
 import type { CommandRunner } from '../host/command-runner';
@@ -68,7 +69,7 @@ export function createVmServices(deps: VmServicesDeps): VmServices {
     ports,
     records,
     teardown,
-    readResolvConf: () => readFile('/etc/resolv.conf', 'utf8'),
+    hostNameservers: () => hostNameservers({ readFile: (path) => readFile(path, 'utf8').catch(() => undefined), logger }),
     logger,
   });
   return { finder, creator, teardown, settings, records, ports };
