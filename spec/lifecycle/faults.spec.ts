@@ -532,7 +532,8 @@ describe('faults through bin/cpi', () => {
       const image = await randomStemcell(await mkdtemp(join(small, 'image-')), 12);
       const response = record('stemcells_dir full (8 MiB tmpfs, 12 MiB image)', 'create_stemcell', await env.call('create_stemcell', [image, {}]));
       assert.ok(response.error !== null);
-      assert.ok(['Bosh::Clouds::CloudError', 'Bosh::Clouds::NoDiskSpace'].includes(response.error.type), response.error.type);
+      // NoDiskSpace is about disks (create/resize/snapshot): a stemcell store that is full is a CloudError saying so.
+      assert.equal(response.error.type, 'Bosh::Clouds::CloudError');
       assert.match(response.error.message, /no space left on device/i);
       assert.deepEqual(await readdir(dirs.stemcellsDir), [], 'no partial import left');
       assert.deepEqual(await findLeaks(dirs, () => env.garden.containerHandles()), NO_LEAKS);
@@ -546,14 +547,38 @@ describe('faults through bin/cpi', () => {
     it('create_disk whose filesystem metadata does not fit: a clear error, nothing left, a smaller disk succeeds', async () => {
       const response = record('disks_dir full (2 MiB tmpfs, 100 GiB disk)', 'create_disk', await env.call('create_disk', [102400, {}, null]));
       assert.ok(response.error !== null);
-      assert.ok(['Bosh::Clouds::CloudError', 'Bosh::Clouds::NoDiskSpace'].includes(response.error.type), response.error.type);
-      assert.match(response.error.message, /no space left on device/i);
+      assert.equal(response.error.type, 'Bosh::Clouds::NoDiskSpace');
+      assert.equal(response.error.ok_to_retry, false);
+      assert.match(response.error.message, new RegExp(`^Creating disk '[^']+' of 102400 MiB: disks_dir '${dirs.disksDir}' cannot hold a new 102400 MiB image: .*no space left on device`, 'i'));
       assert.deepEqual(await readdir(dirs.disksDir), [], 'no half-made image left');
       assert.deepEqual(await findLeaks(dirs, () => env.garden.containerHandles()), NO_LEAKS);
 
       const disk = await env.ok<string>('create_disk', [64, {}, null]);
       await env.ok('delete_disk', [disk]);
       assert.deepEqual(await readdir(dirs.disksDir), []);
+      assert.deepEqual(await findLeaks(dirs, () => env.garden.containerHandles()), NO_LEAKS);
+    });
+
+    it('resize_disk and snapshot_disk that the disks dir cannot hold: NoDiskSpace, the disk unharmed', async () => {
+      const disk = await env.ok<string>('create_disk', [64, {}, null]);
+      const grow = record('disks_dir full (2 MiB tmpfs, grow 64 MiB to 100 GiB)', 'resize_disk', await env.call('resize_disk', [disk, 102400]));
+      assert.equal(grow.error?.type, 'Bosh::Clouds::NoDiskSpace', JSON.stringify(grow.error));
+      assert.equal(grow.error?.ok_to_retry, false);
+      assert.match(grow.error?.message ?? '', new RegExp(`disks_dir '${dirs.disksDir}' cannot hold the image grown to 102400 MiB`));
+      await run('e2fsck', ['-f', '-n', join(dirs.disksDir, disk)]);
+
+      // Fill the store so that a copy of the image cannot fit.
+      const filler = join(dirs.disksDir, '..', 'filler');
+      await run('sh', ['-c', 'dd if=/dev/zero of="$1" bs=64k 2>/dev/null || true', 'sh', filler]);
+      try {
+        const snapshot = record('disks_dir full (filled)', 'snapshot_disk', await env.call('snapshot_disk', [disk, {}]));
+        assert.equal(snapshot.error?.type, 'Bosh::Clouds::NoDiskSpace', JSON.stringify(snapshot.error));
+        assert.match(snapshot.error?.message ?? '', new RegExp(`disks_dir '${dirs.disksDir}' cannot hold a copy of disk '${disk}'`));
+        assert.deepEqual(await readdir(join(dirs.disksDir, 'snapshots')), [], 'no partial copy left');
+      } finally {
+        await rm(filler, { force: true });
+      }
+      await env.ok('delete_disk', [disk]);
       assert.deepEqual(await findLeaks(dirs, () => env.garden.containerHandles()), NO_LEAKS);
     });
   });
