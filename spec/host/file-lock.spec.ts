@@ -134,7 +134,7 @@ describe('file locks', () => {
     });
   });
 
-  it('is never held by two processes at once while holders are SIGKILLed at random', { timeout: 120_000 }, async () => {
+  it('is never held by two processes at once while holders are SIGKILLed at random', { timeout: 180_000 }, async () => {
     await withDir(async (dir) => {
       const contender = join(__dirname, 'lock-contender.ts');
       const running = new Set<ChildProcess>();
@@ -149,8 +149,9 @@ describe('file locks', () => {
       const journalLines = async () => (await readFile(join(dir, 'journal'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
       for (let i = 0; i < 400 && (await journalLines()).length < 50; i += 1) await sleep(25);
       let kills = 0;
-      const until = Date.now() + 8000;
-      while (Date.now() < until) {
+      // At least 8 s, then until enough rounds and kills are seen (a loaded machine starts contenders slowly), at most 60 s.
+      const started = Date.now();
+      while (Date.now() - started < 8000 || (((await journalLines()).length < 60 || kills < 30) && Date.now() - started < 60_000)) {
         await sleep(40 + Math.random() * 80);
         // Mostly the holder (its lock is then left by a dead process), sometimes a waiter.
         const holder = Number((await readFile(join(dir, 'holder'), 'utf8').catch(() => '')) || 0);
@@ -165,7 +166,7 @@ describe('file locks', () => {
       const violations = await readFile(join(dir, 'violations'), 'utf8').catch(() => '');
       assert.equal(violations, '', 'two holders at once');
       const values = (await journalLines()).map((line) => Number(line.split(' ')[0]));
-      assert.ok(values.length > 50, `enough rounds under the lock: ${values.length}`);
+      assert.ok(values.length >= 50, `enough rounds under the lock: ${values.length}`);
       assert.ok(kills > 25, `enough kills: ${kills}`);
       // Every increment read the value the previous holder wrote: a lost update would repeat a value.
       assert.equal(new Set(values).size, values.length, 'the shared counter lost an update');

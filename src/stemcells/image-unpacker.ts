@@ -294,7 +294,8 @@ export async function gunzipImage(
       // gzip's own complaint names the cause (corrupt, truncated), unless it only lost its reader: then the
       // writing side's error (a malformed tar, a full disk) does.
       const gzipFailure = result.code === 0 ? undefined : result.stderr || `gzip exited with ${String(result.code ?? result.signal)}`;
-      const lostReader = result.signal === 'SIGPIPE' || /broken pipe/i.test(result.stderr);
+      // Node's stdio pipes are socket pairs: a closed reader is ECONNRESET to gzip as often as EPIPE.
+      const lostReader = result.signal === 'SIGPIPE' || /broken pipe|connection reset/i.test(result.stderr);
       if (gzipFailure !== undefined && !(lostReader && writeError !== undefined)) throw describeFailure(imagePath, targetFile, gzipFailure);
       if (writeError !== undefined) throw writeError;
     } else {
