@@ -12,7 +12,7 @@ export async function benchInfoStartup(bundle = 'dist/cpi.js'): Promise<{ infoMs
     const config = join(dir, 'cpi.json');
     await writeFile(
       config,
-      JSON.stringify({ warden: { connect_network: 'tcp', connect_address: '127.0.0.1:7777' }, actions: {}, agent: { mbus: 'nats://127.0.0.1:4222' } }),
+      JSON.stringify({ warden: { connect_network: 'tcp', connect_address: '127.0.0.1:7777' }, actions: {}, agent: { mbus: 'nats://10.254.50.4:4222' } }),
     );
     const request = JSON.stringify({ method: 'info', arguments: [], context: { director_uuid: 'bench', request_id: 'cpi-1' } });
     const info: number[] = [];

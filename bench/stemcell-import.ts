@@ -112,7 +112,7 @@ export async function benchStemcellImport(options: { runs?: number; bundle?: str
         JSON.stringify({
           warden: { connect_network: 'tcp', connect_address: '127.0.0.1:7777' },
           actions: { stemcells_dir: join(root, name, 'stemcells'), state_dir: join(root, name, 'state'), expand_stemcell_tarball: expand },
-          agent: { mbus: 'nats://127.0.0.1:4222' },
+          agent: { mbus: 'nats://10.254.50.4:4222' },
         }),
       );
       return path;

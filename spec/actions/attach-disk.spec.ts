@@ -62,6 +62,15 @@ describe('attach_disk', () => {
     assert.deepEqual(fakes.calls, []);
   });
 
+  it('answers VMNotFound, mounting nothing, for a VM whose container is gone', async () => {
+    const fakes = setup();
+    fakes.vmSet.delete('vm-1');
+    fakes.goneSet.add('vm-1');
+    await assert.rejects(attachDisk(fakes, ['vm-1', 'd1'], call), VMNotFound);
+    assert.deepEqual(fakes.calls, []);
+    assert.equal(fakes.settings.byVm.get('vm-1'), undefined);
+  });
+
   it('answers VMNotFound for an unknown VM and DiskNotFound for an unknown disk', async () => {
     const fakes = setup();
     await assert.rejects(attachDisk(fakes, ['vm-x', 'd1'], call), VMNotFound);

@@ -44,17 +44,22 @@ describe('detach_disk', () => {
     assert.deepEqual(fakes.settings.byVm.get('vm-1'), { disks: { persistent: {} } });
   });
 
-  it('still unmounts a disk from a VM that no longer exists, without touching settings', async () => {
+  it('still unmounts a disk from a VM whose container is gone, without touching settings, and succeeds', async () => {
     const fakes = await attached();
     fakes.vmSet.delete('vm-1');
+    fakes.goneSet.add('vm-1');
     fakes.settings.failNext = new Error('must not be called');
     await detachDisk(fakes, ['vm-1', 'd1'], call);
     assert.deepEqual(fakes.calls, ['unmount vm-1 d1 true']);
+    // Nothing left to clean: still a success (clean-up of a VM that is gone).
+    await detachDisk(fakes, ['vm-1', 'd1'], call);
+    assert.deepEqual(fakes.calls, ['unmount vm-1 d1 true', 'unmount vm-1 d1 false']);
   });
 
-  it('answers VMNotFound for an unknown VM with nothing mounted, DiskNotFound for an unknown disk', async () => {
+  it('answers VMNotFound for a VM that never existed (nothing touched), DiskNotFound for an unknown disk', async () => {
     const fakes = await attached();
     await assert.rejects(detachDisk(fakes, ['vm-x', 'd1'], call), VMNotFound);
+    assert.deepEqual(fakes.calls, []);
     await assert.rejects(detachDisk(fakes, ['vm-1', 'dx'], call), DiskNotFound);
   });
 

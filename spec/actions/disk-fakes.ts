@@ -2,8 +2,8 @@ import type { Locks } from '../../src/host/file-lock';
 import type { DiskAttachments, DiskMount } from '../../src/disks/disk-attachments';
 import type { DiskImages } from '../../src/disks/disk-images';
 import type { DiskSnapshots } from '../../src/disks/disk-snapshots';
-import type { VmPresence } from '../../src/disks/vm-presence';
-import { DiskNotFound, NotSupported } from '../../src/errors/cpi-errors';
+import type { VmFinder, VmState } from '../../src/vms/vm-finder';
+import { DiskNotFound, NotSupported, VMNotFound } from '../../src/errors/cpi-errors';
 import { fakeSettings } from '../disks/disk-fixture';
 
 /** In-memory stand-ins for the disk services, recording what the actions asked for. */
@@ -11,7 +11,8 @@ export function diskFakes() {
   const calls: string[] = [];
   const disks = new Map<string, number>(); // cid -> size MiB
   const mounts = new Map<string, DiskMount[]>(); // disk -> mounts
-  const vmSet = new Set<string>();
+  const vmSet = new Set<string>(); // VMs whose container Garden has
+  const goneSet = new Set<string>(); // VMs whose container is gone, host state left
   const thawed: string[] = [];
   let nextId = 0;
 
@@ -89,10 +90,13 @@ export function diskFakes() {
   } satisfies DiskSnapshots;
 
   const vms = {
-    async exists(vm: string) {
-      return vmSet.has(vm);
+    async find(vm: string): Promise<VmState> {
+      return vmSet.has(vm) ? 'present' : goneSet.has(vm) ? 'gone' : 'never';
     },
-  } satisfies VmPresence;
+    async requirePresent(vm: string) {
+      if (!vmSet.has(vm)) throw new VMNotFound(`VM '${vm}' not found`);
+    },
+  } satisfies Pick<VmFinder, 'find' | 'requirePresent'>;
 
   const lockNames: string[] = [];
   const locks = {
@@ -107,6 +111,7 @@ export function diskFakes() {
     disks,
     mounts,
     vmSet,
+    goneSet,
     thawed,
     lockNames,
     images,

@@ -173,7 +173,7 @@ describe('faults through bin/cpi', () => {
       });
     }
 
-    it('has_vm and delete_vm answer a clear CloudError; attach/detach of a VM with host state work without Garden', async () => {
+    it('has_vm, attach/detach and delete_vm answer a clear CloudError: without Garden no one can tell whether the VM exists', async () => {
       const [vm] = await env.ok<[string]>('create_vm', ['agent-y', stemcellCid, {}, NETWORKS, [], {}]);
       const disk = await env.ok<string>('create_disk', [32, {}, vm]);
 
@@ -181,12 +181,16 @@ describe('faults through bin/cpi', () => {
       assert.equal(hasVm.error?.type, 'Bosh::Clouds::CloudError');
       assert.match(hasVm.error?.message ?? '', new RegExp(`Checking for VM '${vm}'.*(ECONNREFUSED|refused|unreachable)`, 'i'));
 
-      // Attach never asks Garden for our own VMs: host state says the VM exists, settings are bind-mounted.
+      // Host records do not make a VM exist (the container may be gone after a restart): Garden must say so.
       const attach = record('Garden unreachable (closed TCP port)', 'attach_disk', await callWith(tcpConfig, 'attach_disk', [vm, disk]));
-      assert.equal(attach.error, null);
-      assert.equal(attach.result, `/warden-cpi-dev/${disk}`);
+      assert.equal(attach.error?.type, 'Bosh::Clouds::CloudError');
+      assert.match(attach.error?.message ?? '', new RegExp(`Attaching disk '${disk}' to VM '${vm}'.*(ECONNREFUSED|refused|unreachable)`, 'i'));
+      assert.deepEqual(await mountsUnder([join(env.dirs.persistentDir, vm, disk)]), [], 'nothing mounted');
+      await env.ok('attach_disk', [vm, disk]);
       const detach = record('Garden unreachable (closed TCP port)', 'detach_disk', await callWith(tcpConfig, 'detach_disk', [vm, disk]));
-      assert.equal(detach.error, null);
+      assert.equal(detach.error?.type, 'Bosh::Clouds::CloudError');
+      assert.deepEqual(await env.ok('get_disks', [vm]), [disk], 'still attached');
+      await env.ok('detach_disk', [vm, disk]);
 
       // delete_vm cannot know whether the container still exists: an error, and the host state is kept.
       const deleteVm = record('Garden unreachable (closed TCP port)', 'delete_vm (VM exists)', await callWith(tcpConfig, 'delete_vm', [vm]));
@@ -337,17 +341,22 @@ describe('faults through bin/cpi', () => {
       assert.deepEqual(await env.leaks(), NO_LEAKS);
     });
 
-    it('attach_disk and detach_disk of our VM make no Garden request: a failing Garden does not break them', async () => {
+    it('attach_disk and detach_disk of our VM make one Garden request (info); a failing Garden refuses them, changing nothing', async () => {
       const [vm] = await env.ok<[string]>('create_vm', ['agent-a', stemcellCid, {}, NETWORKS, [], {}]);
       const disk = await env.ok<string>('create_disk', [32, {}, vm]);
       env.garden.resetRecords();
+      await env.ok('attach_disk', [vm, disk]);
+      await env.ok('detach_disk', [vm, disk]);
+      assert.deepEqual(
+        env.garden.requests.map((request) => `${request.method} ${request.path}`),
+        [`GET /containers/${vm}/info`, `GET /containers/${vm}/info`],
+      );
       env.garden.injectFault({ path: /.*/, status: 500, message: 'injected 500 on every route' });
       try {
         const attach = record('Garden 500 on every route', 'attach_disk', await env.call('attach_disk', [vm, disk]));
-        assert.equal(attach.error, null);
-        const detach = record('Garden 500 on every route', 'detach_disk', await env.call('detach_disk', [vm, disk]));
-        assert.equal(detach.error, null);
-        assert.deepEqual(env.garden.requests, [], 'no Garden request made');
+        assert.equal(attach.error?.type, 'Bosh::Clouds::CloudError');
+        assert.match(attach.error?.message ?? '', /injected 500/);
+        assert.deepEqual(await mountsUnder([join(env.dirs.persistentDir, vm, disk)]), [], 'nothing mounted');
       } finally {
         env.garden.clearFaults();
       }
@@ -452,10 +461,12 @@ describe('faults through bin/cpi', () => {
       const stemcellCid = await env.ok<string>('create_stemcell', [(await busyboxStemcell()).imagePath, {}]);
       const [vm] = await env.ok<[string]>('create_vm', ['agent-k', stemcellCid, {}, NETWORKS, [], {}]);
       const disk = await env.ok<string>('create_disk', [32, {}, vm]);
-      // Hold the VM's settings lock (owned by this live test process) so attach stops right after mounting.
+      // Hold the VM's settings lock (the kernel's flock, held by a process of this test) so attach stops right
+      // after mounting.
       const vmLock = join(env.dirs.stateDir, 'locks', `vm-${vm}.lock`);
       await mkdir(join(env.dirs.stateDir, 'locks'), { recursive: true });
-      await writeFile(vmLock, `${process.pid}\n`);
+      const holder = spawn('flock', ['--no-fork', vmLock, 'sleep', '600'], { stdio: 'ignore' });
+      await waitFor('the test to hold the VM lock', () => readFile(vmLock).then(() => true, () => false), () => false, 5000);
       try {
         const cpi = spawnCpi(env.configPath, 'attach_disk', [vm, disk]);
         const target = join(env.dirs.persistentDir, vm, disk);
@@ -463,7 +474,8 @@ describe('faults through bin/cpi', () => {
         cpi.child.kill('SIGKILL');
         assert.equal((await cpi.done).signal, 'SIGKILL');
       } finally {
-        await rm(vmLock, { force: true });
+        holder.kill('SIGKILL');
+        await new Promise((resolve) => holder.once('exit', resolve));
       }
       const settings = () => readFile(join(env.dirs.stateDir, 'vms', vm, 'agent-settings.json'), 'utf8').then((text) => JSON.parse(text) as { disks: { persistent: Record<string, string> | null } });
       assert.deepEqual((await settings()).disks.persistent ?? {}, {}, 'killed before the settings were written');
@@ -520,7 +532,8 @@ describe('faults through bin/cpi', () => {
       const image = await randomStemcell(await mkdtemp(join(small, 'image-')), 12);
       const response = record('stemcells_dir full (8 MiB tmpfs, 12 MiB image)', 'create_stemcell', await env.call('create_stemcell', [image, {}]));
       assert.ok(response.error !== null);
-      assert.ok(['Bosh::Clouds::CloudError', 'Bosh::Clouds::NoDiskSpace'].includes(response.error.type), response.error.type);
+      // NoDiskSpace is about disks (create/resize/snapshot): a stemcell store that is full is a CloudError saying so.
+      assert.equal(response.error.type, 'Bosh::Clouds::CloudError');
       assert.match(response.error.message, /no space left on device/i);
       assert.deepEqual(await readdir(dirs.stemcellsDir), [], 'no partial import left');
       assert.deepEqual(await findLeaks(dirs, () => env.garden.containerHandles()), NO_LEAKS);
@@ -534,14 +547,38 @@ describe('faults through bin/cpi', () => {
     it('create_disk whose filesystem metadata does not fit: a clear error, nothing left, a smaller disk succeeds', async () => {
       const response = record('disks_dir full (2 MiB tmpfs, 100 GiB disk)', 'create_disk', await env.call('create_disk', [102400, {}, null]));
       assert.ok(response.error !== null);
-      assert.ok(['Bosh::Clouds::CloudError', 'Bosh::Clouds::NoDiskSpace'].includes(response.error.type), response.error.type);
-      assert.match(response.error.message, /no space left on device/i);
+      assert.equal(response.error.type, 'Bosh::Clouds::NoDiskSpace');
+      assert.equal(response.error.ok_to_retry, false);
+      assert.match(response.error.message, new RegExp(`^Creating disk '[^']+' of 102400 MiB: disks_dir '${dirs.disksDir}' cannot hold a new 102400 MiB image: .*no space left on device`, 'i'));
       assert.deepEqual(await readdir(dirs.disksDir), [], 'no half-made image left');
       assert.deepEqual(await findLeaks(dirs, () => env.garden.containerHandles()), NO_LEAKS);
 
       const disk = await env.ok<string>('create_disk', [64, {}, null]);
       await env.ok('delete_disk', [disk]);
       assert.deepEqual(await readdir(dirs.disksDir), []);
+      assert.deepEqual(await findLeaks(dirs, () => env.garden.containerHandles()), NO_LEAKS);
+    });
+
+    it('resize_disk and snapshot_disk that the disks dir cannot hold: NoDiskSpace, the disk unharmed', async () => {
+      const disk = await env.ok<string>('create_disk', [64, {}, null]);
+      const grow = record('disks_dir full (2 MiB tmpfs, grow 64 MiB to 100 GiB)', 'resize_disk', await env.call('resize_disk', [disk, 102400]));
+      assert.equal(grow.error?.type, 'Bosh::Clouds::NoDiskSpace', JSON.stringify(grow.error));
+      assert.equal(grow.error?.ok_to_retry, false);
+      assert.match(grow.error?.message ?? '', new RegExp(`disks_dir '${dirs.disksDir}' cannot hold the image grown to 102400 MiB`));
+      await run('e2fsck', ['-f', '-n', join(dirs.disksDir, disk)]);
+
+      // Fill the store so that a copy of the image cannot fit.
+      const filler = join(dirs.disksDir, '..', 'filler');
+      await run('sh', ['-c', 'dd if=/dev/zero of="$1" bs=64k 2>/dev/null || true', 'sh', filler]);
+      try {
+        const snapshot = record('disks_dir full (filled)', 'snapshot_disk', await env.call('snapshot_disk', [disk, {}]));
+        assert.equal(snapshot.error?.type, 'Bosh::Clouds::NoDiskSpace', JSON.stringify(snapshot.error));
+        assert.match(snapshot.error?.message ?? '', new RegExp(`disks_dir '${dirs.disksDir}' cannot hold a copy of disk '${disk}'`));
+        assert.deepEqual(await readdir(join(dirs.disksDir, 'snapshots')), [], 'no partial copy left');
+      } finally {
+        await rm(filler, { force: true });
+      }
+      await env.ok('delete_disk', [disk]);
       assert.deepEqual(await findLeaks(dirs, () => env.garden.containerHandles()), NO_LEAKS);
     });
   });

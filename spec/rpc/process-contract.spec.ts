@@ -72,15 +72,15 @@ describe('bin/cpi process contract (built bundle)', () => {
     ['a JSON array', '[1,2]', /expected a JSON object, got an array/],
     ['a JSON string', '"info"', /expected a JSON object, got string/],
     ['JSON null', 'null', /expected a JSON object, got null/],
-    ['missing method', '{"arguments":[]}', /field 'method'/],
-    ['method not a string', '{"method":42,"arguments":[]}', /field 'method'/],
-    ['empty method', '{"method":"","arguments":[]}', /'method' must be a non-empty string/],
-    ['missing arguments', '{"method":"info"}', /field 'arguments'/],
-    ['arguments not an array', '{"method":"info","arguments":{"a":1}}', /field 'arguments'/],
-    ['context not an object', '{"method":"info","arguments":[],"context":"x"}', /field 'context'/],
-    ['api_version a string', '{"method":"info","arguments":[],"api_version":"2"}', /field 'api_version'/],
-    ['api_version a fraction', '{"method":"info","arguments":[],"api_version":2.5}', /field 'api_version'/],
-    ['api_version zero', '{"method":"info","arguments":[],"api_version":0}', /api_version/],
+    ['missing method', '{"arguments":[]}', /^Invalid request: method: expected a string, got nothing$/],
+    ['method not a string', '{"method":42,"arguments":[]}', /^Invalid request: method: expected a string, got 42$/],
+    ['empty method', '{"method":"","arguments":[]}', /^Invalid request: method: expected a non-empty string, got ""$/],
+    ['missing arguments', '{"method":"info"}', /^Invalid request: arguments: expected an array, got nothing$/],
+    ['arguments not an array', '{"method":"info","arguments":{"a":1}}', /^Invalid request: arguments: expected an array, got a JSON object$/],
+    ['context not an object', '{"method":"info","arguments":[],"context":"x"}', /^Invalid request: context: expected a JSON object, got "x"$/],
+    ['api_version a string', '{"method":"info","arguments":[],"api_version":"2"}', /^Invalid request: api_version: expected a number, got "2"$/],
+    ['api_version a fraction', '{"method":"info","arguments":[],"api_version":2.5}', /^Invalid request: api_version: expected a whole number, got 2\.5$/],
+    ['api_version zero', '{"method":"info","arguments":[],"api_version":0}', /^Invalid request: api_version: expected an integer >= 1, got 0$/],
   ];
   for (const [name, body, message] of badRequests) {
     it(`answers a JSON error for ${name}`, async () => {
@@ -103,8 +103,11 @@ describe('bin/cpi process contract (built bundle)', () => {
   });
 
   it('names the argument that has the wrong type', async () => {
-    assertError(await runCpi(configPath, request('delete_network', [42])), 'Bosh::Clouds::CpiError', /Invalid arguments for 'delete_network': arguments\[0\]/);
-    assertError(await runCpi(configPath, request('delete_network', [])), 'Bosh::Clouds::CpiError', /arguments\[0\]/);
+    assertError(await runCpi(configPath, request('delete_network', [42])), 'Bosh::Clouds::CpiError', /^Invalid arguments for 'delete_network': arguments\[0\]: expected a string, got 42$/);
+    assertError(await runCpi(configPath, request('delete_network', [])), 'Bosh::Clouds::CpiError', /^Invalid arguments for 'delete_network': arguments\[0\]: expected a string, got nothing$/);
+    assertError(await runCpi(configPath, request('create_disk', [1.5, {}, null])), 'Bosh::Clouds::CpiError', /^Invalid arguments for 'create_disk': arguments\[0\]: expected a whole number of MiB, got 1\.5$/);
+    assertError(await runCpi(configPath, request('create_vm', ['a', 's', {}, 'nets', [], {}])), 'Bosh::Clouds::CpiError', /^Invalid arguments for 'create_vm': arguments\[3\]: expected a JSON object, got "nets"$/);
+    assertError(await runCpi(configPath, request('has_vm', ['../etc'])), 'Bosh::Clouds::CpiError', /^Invalid arguments for 'has_vm': arguments\[0\]: expected a plain id \(no '\/', '\.\.' or NUL\), got "\.\.\/etc"$/);
   });
 
   it('answers NotSupported for create_network rather than pretending', async () => {
@@ -130,7 +133,7 @@ describe('bin/cpi process contract (built bundle)', () => {
   it('names the config field that fails validation', async () => {
     const { dir: badDir, configPath: badConfig } = await tempConfig({ warden: { connect_network: 'udp', connect_address: 'x' } });
     try {
-      assertError(await runCpi(badConfig, request('info', [])), 'Bosh::Clouds::CpiError', /config field 'warden.connect_network'/);
+      assertError(await runCpi(badConfig, request('info', [])), 'Bosh::Clouds::CpiError', /^Invalid CPI config '[^']+': warden\.connect_network: expected "tcp" or "unix", got "udp"$/);
     } finally {
       await rm(badDir, { recursive: true, force: true });
     }

@@ -96,13 +96,27 @@ describe('StemcellImporter', () => {
     assert.ok((await stat(join(fixture.stemcellsDir, tar))).isFile());
   });
 
-  it('a sha1 in stemcell.MF that does not match the image keys the data by the real sha1', async () => {
+  it('a sha1 in stemcell.MF that does not match the image is refused in both modes, naming both, storing nothing', async () => {
     const image = await buildRootfsImage(join(fixture.root, 'sc'));
     await writeManifest(image, { sha1: 'a'.repeat(40) });
-    const logger = recordingLogger();
-    const cid = await importer(true).importStemcell(image, null, logger);
-    assert.equal(await readlink(join(fixture.stemcellsDir, cid)), `.data-${sha1File(image)}-dir`);
-    assert.ok(logger.lines.some((line) => line.level === 'warn' && /differs/.test(line.message)));
+    for (const expand of [true, false]) {
+      await assert.rejects(importer(expand).importStemcell(image, null, silentLogger), (error: Error) => {
+        assert.ok(error instanceof CloudError);
+        assert.match(error.message, new RegExp(`image '${image}' has sha1 ${sha1File(image)}, but stemcell.MF says sha1 ${'a'.repeat(40)}`));
+        return true;
+      });
+      assert.deepEqual(await entries(), []);
+      assert.deepEqual(await readdir(join(fixture.stateDir, 'stemcells')).catch(() => []), []);
+    }
+  });
+
+  it("accepts stemcell.MF's multi-digest form and refuses a digest it cannot check", async () => {
+    const image = await buildRootfsImage(join(fixture.root, 'sc'));
+    await writeFile(join(fixture.root, 'sc', 'stemcell.MF'), `name: x\nversion: '1'\nsha1: sha1:${sha1File(image)};sha256:${'b'.repeat(64)}\n`);
+    const cid = await importer(false).importStemcell(image, null, silentLogger);
+    assert.equal(await readlink(join(fixture.stemcellsDir, cid)), `.data-${sha1File(image)}-tar`);
+    await writeFile(join(fixture.root, 'sc', 'stemcell.MF'), `name: x\nversion: '1'\nsha1: sha256:${'b'.repeat(64)}\n`);
+    await assert.rejects(importer(false).importStemcell(image, null, silentLogger), /stemcell\.MF's sha1 'sha256:b+' is not a sha1/);
   });
 
   it('concurrent imports of one stemcell unpack it once', async () => {
@@ -217,8 +231,8 @@ describe('StemcellImporter', () => {
       ["leading '/'", { image_reference: '/etc/passwd' }, /start with/],
       ["leading ':'", { image_reference: ':tag' }, /start with/],
       ["leading '@'", { image_reference: '@sha256:abc' }, /start with/],
-      ['a bad digest', { image_reference: 'library/ubuntu', digest: 'sha256:xyz' }, /digest: must be sha256:<64/],
-      ['a short digest', { image_reference: 'library/ubuntu', digest: 'sha256:abcd' }, /digest: must be sha256:<64/],
+      ['a bad digest', { image_reference: 'library/ubuntu', digest: 'sha256:xyz' }, /digest: expected sha256:<64 lowercase hex digits>, got "sha256:[a-z]+"$/],
+      ['a short digest', { image_reference: 'library/ubuntu', digest: 'sha256:abcd' }, /digest: expected sha256:<64 lowercase hex digits>, got "sha256:[a-z]+"$/],
     ];
     for (const [name, properties, message] of invalid) {
       it(`rejects ${name}`, async () => {

@@ -67,7 +67,7 @@ export async function tempConfig(overrides: Record<string, unknown> = {}): Promi
       host_persistent_bind_mounts_dir: join(dir, 'persistent'),
       state_dir: join(dir, 'state'),
     },
-    agent: { mbus: 'nats://nats:secret-nats-password@127.0.0.1:4222', ntp: [] },
+    agent: { mbus: 'nats://nats:secret-nats-password@10.254.50.4:4222', ntp: [] },
     ...overrides,
   };
   const configPath = join(dir, 'cpi.json');

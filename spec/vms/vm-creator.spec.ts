@@ -103,7 +103,7 @@ describe('VmCreator', () => {
       records,
       rootfs: createVmRootfs({ dirs: actions, runner }),
       teardown,
-      readResolvConf: async () => 'nameserver 192.0.2.53\n',
+      hostNameservers: async () => ['192.0.2.53'],
       logger: silentLogger,
       newId: () => `vm-${(ids += 1)}`,
     });

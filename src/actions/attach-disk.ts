@@ -5,10 +5,10 @@ import type { Locks } from '../host/file-lock';
 import type { DiskAttachments } from '../disks/disk-attachments';
 import type { DiskImages } from '../disks/disk-images';
 import type { DiskSnapshots } from '../disks/disk-snapshots';
-import type { VmPresence } from '../disks/vm-presence';
+import type { VmFinder } from '../vms/vm-finder';
 import { addPersistentDisk, type AgentSettingsUpdater } from '../disks/disk-settings';
 import { diskLockName } from '../disks/disk-paths';
-import { CloudError, DiskNotFound, VMNotFound, withContext } from '../errors/cpi-errors';
+import { CloudError, DiskNotFound, withContext } from '../errors/cpi-errors';
 
 export const attachDiskArgs = z.tuple([plainId, plainId]).rest(z.unknown());
 
@@ -16,20 +16,24 @@ export interface AttachDiskDeps {
   images: Pick<DiskImages, 'exists'>;
   attachments: Pick<DiskAttachments, 'mountsOf' | 'mount' | 'unmount' | 'strayMounts'>;
   snapshots: Pick<DiskSnapshots, 'thawLeftover'>;
-  vms: VmPresence;
+  /** Garden decides whether the VM exists: a disk mounted for a container that is gone is seen by nobody. */
+  vms: Pick<VmFinder, 'requirePresent'>;
   settings: AgentSettingsUpdater;
   locks: Locks;
   /** `/warden-cpi-dev/<disk>`: where the mount shows inside the container. */
   guestPath: (diskCid: string) => string;
 }
 
-/** attach_disk: loop-mount under the VM's shared persistent dir, record it in the agent settings. */
+/**
+ * attach_disk: loop-mount under the VM's shared persistent dir, record it in the agent settings. Only a VM
+ * whose container Garden has (VMNotFound otherwise, before anything is mounted).
+ */
 export async function attachDisk(deps: AttachDiskDeps, [vmCid, diskCid]: z.infer<typeof attachDiskArgs>, call: CallContext): Promise<string | null> {
   const hint = deps.guestPath(diskCid);
   await withContext(`Attaching disk '${diskCid}' to VM '${vmCid}'`, () =>
     deps.locks.withLock(diskLockName(diskCid), async () => {
       await deps.snapshots.thawLeftover(diskCid);
-      if (!(await deps.vms.exists(vmCid))) throw new VMNotFound(`VM '${vmCid}' not found`);
+      await deps.vms.requirePresent(vmCid);
       if (!(await deps.images.exists(diskCid))) throw new DiskNotFound(`Disk '${diskCid}' not found`);
       const mounts = await deps.attachments.mountsOf(diskCid);
       const here = mounts.some((mount) => mount.vmCid === vmCid);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { CallContext } from './call-context';
 import { cloudProperties } from './shared-schemas';
 import { CloudError, withContext } from '../errors/cpi-errors';
-import { formatIssuePath } from '../config/cpi-config';
+import { describeFirstIssue, formatIssuePath } from '../errors/validation-message';
 import { networksSchema } from '../vms/networks';
 import { toVmResources, vmCloudPropertiesSchema } from '../vms/vm-cloud-properties';
 import type { VmCreator } from '../vms/vm-creator';
@@ -35,8 +35,8 @@ export async function createVm(deps: CreateVmDeps, args: z.infer<typeof createVm
 
   const parsed = vmCloudPropertiesSchema.safeParse(rawProperties);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new CloudError(`${context}: Invalid cloud_properties.${formatIssuePath(issue?.path ?? [])}: ${issue?.message ?? 'invalid'}`);
+    const problem = describeFirstIssue(parsed.error.issues, rawProperties, (path) => formatIssuePath(path, 'cloud_properties'));
+    throw new CloudError(`${context}: Invalid ${problem}`);
   }
   const resources = await withContext(`${context}: Parsing cloud_properties`, async () => toVmResources(parsed.data));
   const init = chooseInitSystem(stemcell, deps.startContainersWithSystemd);

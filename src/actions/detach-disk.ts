@@ -5,7 +5,7 @@ import type { Locks } from '../host/file-lock';
 import type { DiskAttachments } from '../disks/disk-attachments';
 import type { DiskImages } from '../disks/disk-images';
 import type { DiskSnapshots } from '../disks/disk-snapshots';
-import type { VmPresence } from '../disks/vm-presence';
+import type { VmFinder } from '../vms/vm-finder';
 import { removePersistentDisk, type AgentSettingsUpdater } from '../disks/disk-settings';
 import { diskLockName } from '../disks/disk-paths';
 import { CloudError, DiskNotAttached, DiskNotFound, VMNotFound, withContext } from '../errors/cpi-errors';
@@ -16,7 +16,7 @@ export interface DetachDiskDeps {
   images: Pick<DiskImages, 'exists'>;
   attachments: Pick<DiskAttachments, 'unmount' | 'strayMounts'>;
   snapshots: Pick<DiskSnapshots, 'thawLeftover'>;
-  vms: VmPresence;
+  vms: Pick<VmFinder, 'find'>;
   settings: AgentSettingsUpdater;
   locks: Locks;
 }
@@ -24,26 +24,31 @@ export interface DetachDiskDeps {
 /**
  * detach_disk: unmount first (the disk is free once that succeeds), then drop the settings entry. A retry
  * after a crash between the two finds no mount but the entry, and finishes; only neither means "not attached".
+ * A VM whose container is gone (host state left) is cleaned up: whatever is still mounted is unmounted and
+ * the call succeeds. A VM that never existed is VMNotFound.
  */
 export async function detachDisk(deps: DetachDiskDeps, [vmCid, diskCid]: z.infer<typeof detachDiskArgs>, call: CallContext): Promise<null> {
   await withContext(`Detaching disk '${diskCid}' from VM '${vmCid}'`, () =>
     deps.locks.withLock(diskLockName(diskCid), async () => {
       await deps.snapshots.thawLeftover(diskCid);
-      const vmExists = await deps.vms.exists(vmCid);
-      // Unmounted even when the VM is gone: a leftover mount would pin the disk forever.
+      const state = await deps.vms.find(vmCid);
+      if (state === 'never') throw new VMNotFound(`VM '${vmCid}' not found: no such VM`);
+      // Unmounted even when the container is gone: a leftover mount would pin the disk forever.
       const wasMounted = await deps.attachments.unmount(vmCid, diskCid);
-      if (!vmExists && !wasMounted) throw new VMNotFound(`VM '${vmCid}' not found`);
       // A mount left inside the container (the agent's /var/vcap/store) still writes to the image.
       const stray = await deps.attachments.strayMounts(diskCid);
       if (stray.length > 0) {
         throw new CloudError(`Disk '${diskCid}' is still mounted inside a container: ${stray.join(', ')}; unmount it there first`, { okToRetry: true });
       }
-      let hadEntry = false;
-      if (vmExists) {
-        await deps.settings.update(vmCid, (settings) => {
-          hadEntry = removePersistentDisk(settings, diskCid);
-        });
+      if (state === 'gone') {
+        // No agent to tell; the VM's settings go with its host state at delete_vm.
+        call.logger.info('Detached disk from a VM whose container is gone', { vm: vmCid, disk: diskCid, unmounted: wasMounted });
+        return;
       }
+      let hadEntry = false;
+      await deps.settings.update(vmCid, (settings) => {
+        hadEntry = removePersistentDisk(settings, diskCid);
+      });
       if (!wasMounted && !hadEntry) {
         if (!(await deps.images.exists(diskCid))) throw new DiskNotFound(`Disk '${diskCid}' not found`);
         throw new DiskNotAttached(`Disk '${diskCid}' is not attached to VM '${vmCid}'`, { okToRetry: false });

@@ -2,23 +2,15 @@ import { z } from 'zod';
 import type { CallContext } from './call-context';
 import { plainId } from './shared-schemas';
 import { withContext } from '../errors/cpi-errors';
-import { GardenContainerNotFound, type GardenClient } from '../garden/garden-client';
+import type { VmFinder } from '../vms/vm-finder';
 
 export const hasVmArgs = z.tuple([plainId]).rest(z.unknown());
 
 export interface HasVmDeps {
-  garden: Pick<GardenClient, 'info'>;
+  vms: Pick<VmFinder, 'find'>;
 }
 
-/** One Garden request: info answers ContainerNotFoundError for a missing handle. */
+/** True exactly when Garden has the container; host state left by a Garden restart does not count. */
 export async function hasVm(deps: HasVmDeps, [vmCid]: z.infer<typeof hasVmArgs>, _call: CallContext): Promise<boolean> {
-  return withContext(`Checking for VM '${vmCid}'`, async () => {
-    try {
-      await deps.garden.info(vmCid);
-      return true;
-    } catch (error) {
-      if (error instanceof GardenContainerNotFound) return false;
-      throw error;
-    }
-  });
+  return withContext(`Checking for VM '${vmCid}'`, async () => (await deps.vms.find(vmCid)) === 'present');
 }

@@ -3,11 +3,13 @@ import type { CallContext } from './call-context';
 import { metadata, plainId } from './shared-schemas';
 import { withContext } from '../errors/cpi-errors';
 import type { GardenClient } from '../garden/garden-client';
+import type { VmFinder } from '../vms/vm-finder';
 
 export const setVmMetadataArgs = z.tuple([plainId, metadata]).rest(z.unknown());
 
 export interface SetVmMetadataDeps {
   garden: Pick<GardenClient, 'setProperty'>;
+  vms: Pick<VmFinder, 'requirePresent'>;
 }
 
 // Property keys go into the URL path unescaped: keep them to a URL-safe alphabet.
@@ -23,9 +25,14 @@ export function metadataPropertyValue(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Each metadata key becomes a Garden property `bosh.<key>` (one request per key, sent together). */
+/**
+ * Each metadata key becomes a Garden property `bosh.<key>` (one request per key, sent together). gdn answers
+ * 200 to setting a property of a container it does not have, so the VM finder asks first (one info request):
+ * a VM whose container is gone is VMNotFound.
+ */
 export async function setVmMetadata(deps: SetVmMetadataDeps, [vmCid, values]: z.infer<typeof setVmMetadataArgs>, _call: CallContext): Promise<null> {
   await withContext(`Setting metadata of VM '${vmCid}'`, async () => {
+    await deps.vms.requirePresent(vmCid);
     await Promise.all(
       Object.entries(values ?? {}).map(([key, value]) => deps.garden.setProperty(vmCid, metadataPropertyKey(key), metadataPropertyValue(value))),
     );

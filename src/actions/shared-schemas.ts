@@ -1,16 +1,7 @@
 import { z } from 'zod';
 
-/**
- * A cid that is safe to use as one path component: no '/', no '..', no NUL, not empty.
- * Every stemcell, VM, disk and snapshot cid passes through this before it touches a path.
- */
-export const plainId = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(255, 'must be at most 255 characters')
-  .refine((value) => !value.includes('/') && !value.includes('\0') && !value.includes('..') && value !== '.', {
-    message: "must be a plain id (no '/', '..' or NUL)",
-  });
+/** Every cid that touches a path (defined beside assertPlainId, which the services use). */
+export { plainId } from '../ids/plain-id';
 
 /** Cloud properties stay opaque (possibly null or nested) until the action that owns them parses them. */
 export const cloudProperties = z.unknown();
@@ -25,5 +16,5 @@ export const metadata = z.record(z.string(), z.unknown()).nullable();
 export const diskSizeMb = z
   .number()
   .int('must be a whole number of MiB')
-  .positive('must be positive')
+  .positive('must be a positive number of MiB')
   .max(16 * 1024 * 1024, 'must be at most 16 TiB (16777216 MiB)');

@@ -1,11 +1,15 @@
 import { dirname, join } from 'node:path';
 // zod/mini: `info` validates config on every call and must start fast (full zod costs ~30 ms to load).
 import * as z from 'zod/mini';
+import { describeFirstIssue, describeValue, type ValidationIssue } from '../errors/validation-message';
+import { normaliseConfigKeys } from './config-keys';
 
 /**
  * cpi.json, as rendered by jobs/warden_cpi/templates/cpi.json.erb (snake_case, mirroring the job
  * properties) or as the upstream bosh-warden-cpi release renders it (PascalCase Go field names,
  * matched case-insensitively as Go's encoding/json does). Both normalise to CpiConfig.
+ * Every key must be known (src/config/config-keys.ts): a misspelt optional key is an error, never a
+ * silent fall-back to the production default.
  */
 
 const absolutePath = z.string().check(z.refine((value) => value.startsWith('/'), 'must be an absolute path'));
@@ -51,58 +55,23 @@ export type CpiConfigInput = z.input<typeof cpiConfigSchema>;
 type ParsedConfig = z.infer<typeof cpiConfigSchema>;
 export type CpiConfig = ParsedConfig & { actions: ParsedConfig['actions'] & { state_dir: string } };
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Go's encoding/json matches keys case-insensitively; `ConnectNetwork` -> `connect_network`. */
-function snakeCase(key: string): string {
-  return key
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
-    .toLowerCase();
-}
-
-// Keys whose values are free-form maps that must keep their spelling (blobstore options).
-const OPAQUE_KEYS = new Set(['options']);
-
-function normaliseKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(normaliseKeys);
-  if (!isRecord(value)) return value;
-  return Object.fromEntries(
-    Object.entries(value).map(([key, inner]) => {
-      const name = snakeCase(key);
-      return [name, OPAQUE_KEYS.has(name) ? inner : normaliseKeys(inner)];
-    }),
-  );
-}
-
-/** Upstream nests `agent` under `Actions`; ours has it at the top level. Accept both. */
-function liftAgent(config: Record<string, unknown>): Record<string, unknown> {
-  const actions = config.actions;
-  if (config.agent === undefined && isRecord(actions) && actions.agent !== undefined) {
-    const { agent, ...rest } = actions;
-    return { ...config, actions: rest, agent };
-  }
-  return config;
-}
-
-export function formatIssuePath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), '');
-}
-
 export class InvalidConfig extends Error {
   override name = 'InvalidConfig';
 }
 
-/** Validates a parsed cpi.json; throws InvalidConfig naming the first bad field. */
+/**
+ * Validates a parsed cpi.json; throws InvalidConfig naming the first bad key by its path as written
+ * (`Actions.DiskDir`, `warden.connect_network`) with what was expected and what came.
+ */
 export function parseCpiConfig(json: unknown): CpiConfig {
-  if (!isRecord(json)) throw new InvalidConfig('config must be a JSON object');
-  const result = cpiConfigSchema.safeParse(liftAgent(normaliseKeys(json) as Record<string, unknown>));
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new InvalidConfig(`(root): expected a JSON object, got ${describeValue(json)}`);
+  }
+  const normalised = normaliseConfigKeys(json as Record<string, unknown>);
+  if ('problem' in normalised) throw new InvalidConfig(normalised.problem);
+  const result = cpiConfigSchema.safeParse(normalised.config);
   if (!result.success) {
-    const issue = result.error.issues[0];
-    const field = issue ? formatIssuePath(issue.path) : '';
-    throw new InvalidConfig(`config field '${field || '(root)'}': ${issue?.message ?? 'invalid'}`);
+    throw new InvalidConfig(describeFirstIssue(result.error.issues as readonly ValidationIssue[], normalised.config, normalised.displayPath));
   }
   const config = result.data;
   const stateDir = config.actions.state_dir ?? join(dirname(config.actions.stemcells_dir), 'cpi_state');

@@ -4,7 +4,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { CommandRunner } from '../host/command-runner';
 import type { HostMounts } from '../host/mounts';
 import type { Logger } from '../log/logger';
-import { plainId } from '../actions/shared-schemas';
+import { plainId } from '../ids/plain-id';
 import { CloudError, withContext } from '../errors/cpi-errors';
 import { diskHostMountPath, diskPaths, vmPersistentDir, type DisksConfig } from './disk-paths';
 

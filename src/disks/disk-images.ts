@@ -6,13 +6,14 @@ import type { Logger } from '../log/logger';
 import { DiskNotFound, NotSupported, withContext } from '../errors/cpi-errors';
 import { diskPaths, type DisksConfig } from './disk-paths';
 import { growExt4Image, makeExt4Image } from './ext4-image';
+import { inDisksDir } from './disk-space';
 import { ownedTempName, removeDeadOwnersTempFiles } from '../host/owned-temp-files';
 
 const MIB = 1024 * 1024;
 
 /** Persistent disk images: one sparse ext4 file per disk at `<disks_dir>/<cid>` (upstream's layout). */
 export interface DiskImages {
-  /** Makes a new image and returns its cid; a failure leaves no file behind. */
+  /** Makes a new image and returns its cid; a failure leaves no file behind. No room: NoDiskSpace. */
   create(sizeMb: number): Promise<string>;
   /**
    * True when `<disks_dir>/<cid>` is a regular file of its own (never through a symlink: mount, cp, truncate
@@ -23,7 +24,7 @@ export interface DiskImages {
   sizeBytes(diskCid: string): Promise<number | undefined>;
   /** Removes the image and the CPI's records of it; an unknown cid is a no-op. */
   remove(diskCid: string): Promise<void>;
-  /** Grows a detached image and its filesystem to `sizeMb` MiB; shrinking is NotSupported. */
+  /** Grows a detached image and its filesystem to `sizeMb` MiB; shrinking is NotSupported; no room: NoDiskSpace. */
   grow(diskCid: string, sizeMb: number): Promise<void>;
 }
 
@@ -53,7 +54,7 @@ export function createDiskImages(deps: DiskImagesDeps): DiskImages {
         await ensurePrivateDir(deps.config.state_dir);
         await removeDeadOwnersTempFiles(deps.config.disks_dir, 'creating', deps.logger);
         try {
-          await makeExt4Image(deps.runner, building, sizeMb, deps.mkfsExtendedOptions);
+          await inDisksDir(deps.config.disks_dir, `a new ${sizeMb} MiB image`, () => makeExt4Image(deps.runner, building, sizeMb, deps.mkfsExtendedOptions));
           await rename(building, image);
         } catch (error) {
           await rm(building, { force: true });
@@ -85,7 +86,9 @@ export function createDiskImages(deps: DiskImagesDeps): DiskImages {
         if (sizeMb * MIB < current) {
           throw new NotSupported(`shrinking from ${Math.ceil(current / MIB)} MiB is not supported`);
         }
-        await growExt4Image(deps.runner, diskPaths(deps.config, diskCid).image, sizeMb);
+        await inDisksDir(deps.config.disks_dir, `the image grown to ${sizeMb} MiB`, () =>
+          growExt4Image(deps.runner, diskPaths(deps.config, diskCid).image, sizeMb),
+        );
       });
     },
   };

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import type { CpiConfig } from '../config/cpi-config';
-import { plainId } from '../actions/shared-schemas';
-import { InvalidRequest } from '../errors/cpi-errors';
+import { assertPlainId } from '../ids/plain-id';
 
 /** The config a disk needs: where images, host mounts and the CPI's own records live, and the guest path. */
 export type DisksConfig = Pick<
@@ -9,12 +8,7 @@ export type DisksConfig = Pick<
   'disks_dir' | 'host_persistent_bind_mounts_dir' | 'guest_persistent_bind_mounts_dir' | 'state_dir'
 >;
 
-/** Throws unless `cid` is safe as one path component (callers validate too; this is the last guard). */
-export function assertPlainId(kind: string, cid: string): string {
-  const parsed = plainId.safeParse(cid);
-  if (!parsed.success) throw new InvalidRequest(`Invalid ${kind} cid '${cid}': ${parsed.error.issues[0]?.message ?? 'invalid'}`);
-  return cid;
-}
+export { assertPlainId };
 
 export interface DiskPaths {
   /** `<disks_dir>/<cid>`: the ext4 image, the same layout as the upstream CPI. */

@@ -7,7 +7,6 @@ import { createDiskImages, type DiskImages } from './disk-images';
 import { createDiskMetadataStore, type DiskMetadataStore } from './disk-metadata-store';
 import { diskGuestPath, type DisksConfig } from './disk-paths';
 import { createDiskSnapshots, type DiskSnapshots } from './disk-snapshots';
-import { createVmPresence, type VmPresence } from './vm-presence';
 
 /** The disk services every disk action draws its deps from. */
 export interface DiskServices {
@@ -15,7 +14,6 @@ export interface DiskServices {
   attachments: DiskAttachments;
   snapshots: DiskSnapshots;
   metadata: DiskMetadataStore;
-  vms: VmPresence;
   guestPath: (diskCid: string) => string;
 }
 
@@ -24,8 +22,6 @@ export interface DiskServicesDeps {
   runner: CommandRunner;
   mounts: HostMounts;
   logger: Logger;
-  /** Garden's view of a VM made by the upstream CPI (no host state); omitted: such VMs are unknown. */
-  containerExists?: (vmCid: string) => Promise<boolean>;
   newId?: () => string;
   mkfsExtendedOptions?: string | null;
 }
@@ -38,7 +34,6 @@ export function createDiskServices(deps: DiskServicesDeps): DiskServices {
     attachments: createDiskAttachments({ config, mounts: deps.mounts, runner, logger }),
     snapshots: createDiskSnapshots({ config, runner, newId, logger }),
     metadata: createDiskMetadataStore(config),
-    vms: createVmPresence({ dirs: config, containerExists: deps.containerExists }),
     guestPath: (diskCid) => diskGuestPath(config, diskCid),
   };
 }

@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger';
 import { withContext } from '../errors/cpi-errors';
 import { diskPaths, snapshotPaths, type DisksConfig } from './disk-paths';
 import { writeJsonAtomic } from './disk-metadata-store';
+import { inDisksDir } from './disk-space';
 import { ownedTempName, removeDeadOwnersTempFiles } from '../host/owned-temp-files';
 
 /** Snapshots: copies of a disk image at `<disks_dir>/snapshots/<snapshot>`, metadata in the state dir. */
@@ -64,7 +65,9 @@ export function createDiskSnapshots(deps: {
         await mkdir(dir, { recursive: true, mode: 0o700 });
         await removeDeadOwnersTempFiles(dir, 'copying', deps.logger);
         const copy = async (): Promise<void> => {
-          await runner.run('cp', ['--reflink=auto', '--sparse=always', diskPaths(config, diskCid).image, copying]);
+          await inDisksDir(config.disks_dir, `a copy of disk '${diskCid}'`, () =>
+            runner.run('cp', ['--reflink=auto', '--sparse=always', diskPaths(config, diskCid).image, copying]),
+          );
         };
         try {
           if (mountedAt === null) await copy();

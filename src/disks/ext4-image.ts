@@ -1,6 +1,7 @@
 import type { CommandRunner } from '../host/command-runner';
 import { CommandFailed } from '../host/command-runner';
-import { withContext } from '../errors/cpi-errors';
+import { stat } from 'node:fs/promises';
+import { withContext, wrapError } from '../errors/cpi-errors';
 
 /**
  * mkfs.ext4 extended options for a brand-new sparse image. The file reads as zeros, so zeroing is wasted work:
@@ -38,12 +39,40 @@ async function checkFilesystem(runner: CommandRunner, path: string): Promise<voi
   }
 }
 
+/** The filesystem's own size in bytes (superblock: block count x block size), from `dumpe2fs -h`. */
+async function filesystemBytes(runner: CommandRunner, path: string): Promise<number | undefined> {
+  const { stdout } = await runner.run('dumpe2fs', ['-h', path]);
+  const count = /^Block count:\s+(\d+)$/m.exec(stdout)?.[1];
+  const size = /^Block size:\s+(\d+)$/m.exec(stdout)?.[1];
+  return count === undefined || size === undefined ? undefined : Number(count) * Number(size);
+}
+
+/**
+ * After a grow that failed half-way (resize2fs out of space leaves the filesystem needing `e2fsck -fy`):
+ * give the file its old size back when the filesystem still has its old size (which frees the space the
+ * attempt took), then repair. The disk is as it was before the call, its data intact.
+ */
+async function undoGrow(runner: CommandRunner, path: string, originalBytes: number): Promise<void> {
+  const fsBytes = await filesystemBytes(runner, path).catch(() => undefined);
+  if (fsBytes !== undefined && fsBytes <= originalBytes) await runner.run('truncate', ['-s', String(originalBytes), path]);
+  await checkFilesystem(runner, path);
+}
+
 /**
  * Grows a detached image to `sizeMb` MiB and its filesystem to fill it. Re-running it after a crash at any
  * point finishes the job (truncate to the same size is a no-op, resize2fs grows to whatever the file holds).
+ * A failed grow is undone (file size back, filesystem repaired) before the error is passed on.
  */
 export async function growExt4Image(runner: CommandRunner, path: string, sizeMb: number): Promise<void> {
   await withContext('Checking filesystem', () => checkFilesystem(runner, path));
-  await withContext('Growing image file', () => runner.run('truncate', ['-s', `${sizeMb}M`, path]));
-  await withContext('Growing filesystem', () => runner.run('resize2fs', [path]));
+  const originalBytes = (await stat(path)).size;
+  try {
+    await withContext('Growing image file', () => runner.run('truncate', ['-s', `${sizeMb}M`, path]));
+    await withContext('Growing filesystem', () => runner.run('resize2fs', [path]));
+  } catch (error) {
+    await undoGrow(runner, path, originalBytes).catch((undoError: unknown) => {
+      throw wrapError(`${(error as Error).message}; undoing the grow failed too (run 'e2fsck -fy ${path}')`, undoError);
+    });
+    throw error;
+  }
 }

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { CallContext } from '../actions/call-context';
 import { InvalidRequest } from '../errors/cpi-errors';
-import { formatIssuePath } from '../config/cpi-config';
+import { describeFirstIssue, formatIssuePath, type ValidationIssue } from '../errors/validation-message';
 
 /** A CPI method bound to its deps: raw JSON arguments in, JSON-able result out. */
 export type MethodHandler = (args: unknown[], call: CallContext) => Promise<unknown>;
@@ -18,9 +18,8 @@ export function defineMethod<Schema extends z.ZodType>(
   return async (args, call) => {
     const parsed = schema.safeParse(args);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue && issue.path.length > 0 ? `arguments${formatIssuePath(issue.path)}` : 'arguments';
-      throw new InvalidRequest(`Invalid arguments for '${name}': ${where}: ${issue?.message ?? 'invalid'}`);
+      const issues = parsed.error.issues as readonly ValidationIssue[];
+      throw new InvalidRequest(`Invalid arguments for '${name}': ${describeFirstIssue(issues, args, (path) => formatIssuePath(path, 'arguments'))}`);
     }
     return run(parsed.data, call);
   };

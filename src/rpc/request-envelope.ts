@@ -1,13 +1,13 @@
 // zod/mini keeps `info` fast: this runs on every call (reference/cpi-rpc-contract.md note 1).
 import * as z from 'zod/mini';
 import { InvalidRequest } from '../errors/cpi-errors';
-import { formatIssuePath } from '../config/cpi-config';
+import { describeFirstIssue, type ValidationIssue } from '../errors/validation-message';
 
 export const requestEnvelopeSchema = z.object({
-  method: z.string().check(z.minLength(1, "'method' must be a non-empty string")),
+  method: z.string().check(z.minLength(1, 'must be a non-empty string')),
   arguments: z.array(z.unknown()),
   context: z.optional(z.nullable(z.record(z.string(), z.unknown()))),
-  api_version: z.optional(z.nullable(z.int().check(z.minimum(1, "'api_version' must be an integer >= 1")))),
+  api_version: z.optional(z.nullable(z.int().check(z.minimum(1, 'must be an integer >= 1')))),
 });
 
 export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
@@ -28,9 +28,7 @@ export function parseRequest(text: string): RequestEnvelope {
   }
   const result = requestEnvelopeSchema.safeParse(json);
   if (!result.success) {
-    const issue = result.error.issues[0];
-    const field = issue ? formatIssuePath(issue.path) : '';
-    throw new InvalidRequest(`Invalid request: field '${field || '(root)'}': ${issue?.message ?? 'invalid'}`);
+    throw new InvalidRequest(`Invalid request: ${describeFirstIssue(result.error.issues as readonly ValidationIssue[], json)}`);
   }
   return result.data;
 }

@@ -2,10 +2,11 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import type { Transform, Writable } from 'node:stream';
+import { Readable, type Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Logger } from '../log/logger';
+import { TarStructureError, tarStructureCheck } from './tar-structure';
 
 /** What streaming the image told us: its sha1 and size, measured on the way through. */
 export interface UnpackResult {
@@ -187,13 +188,14 @@ function describeFailure(imagePath: string, target: string, detail: string): Ima
   return new ImageUnpackError(`unpacking '${imagePath}' into '${target}' failed: ${text || 'unknown error'}`);
 }
 
-function runChild(command: string, args: string[], stdout: 'ignore' | number) {
+function runChild(command: string, args: string[], stdout: 'ignore' | 'pipe' | number) {
   const child = spawn(command, args, {
     stdio: ['pipe', stdout, 'pipe'],
     env: { ...process.env, PATH: `${process.env.PATH ?? ''}:${SYSTEM_PATH}`, LC_ALL: 'C' },
   });
   const { stdin, stderr: stderrStream } = child;
   if (stdin === null || stderrStream === null) throw new Error(`${command}: no stdio pipes`);
+  const output = child.stdout ?? Readable.from([]);
   let stderr = '';
   stderrStream.setEncoding('utf8');
   stderrStream.on('data', (text: string) => {
@@ -203,7 +205,7 @@ function runChild(command: string, args: string[], stdout: 'ignore' | number) {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stderr }));
   });
-  return { stdin, exited };
+  return { stdin, stdout: output, exited };
 }
 
 /**
@@ -214,7 +216,7 @@ function runChild(command: string, args: string[], stdout: 'ignore' | number) {
 async function streamThroughChild(
   imagePath: string,
   target: string,
-  child: { command: string; args: string[]; stdout: 'ignore' | number; inflateInProcess: boolean },
+  child: { command: string; args: string[]; stdout: 'ignore'; inflateInProcess: boolean },
   options: UnpackOptions,
 ): Promise<UnpackResult> {
   const size = await openImage(imagePath);
@@ -257,55 +259,60 @@ export function expandImage(imagePath: string, targetDir: string, options: Unpac
   return streamThroughChild(imagePath, targetDir, { command: 'tar', args, stdout: 'ignore', inflateInProcess }, options);
 }
 
-/** Checks that a file starts with a tar header (its checksum matches), so a gunzipped non-tar fails early. */
-async function assertTarHeader(imagePath: string, targetFile: string): Promise<void> {
-  const handle = await open(targetFile, 'r');
-  try {
-    const header = Buffer.alloc(512);
-    const { bytesRead } = await handle.read(header, 0, 512, 0);
-    const recorded = Number.parseInt(header.subarray(148, 156).toString('latin1').replace(/[\0 ]/g, ''), 8);
-    let sum = 0;
-    for (let index = 0; index < 512; index += 1) sum += index >= 148 && index < 156 ? 0x20 : (header[index] ?? 0);
-    if (bytesRead < 512 || !Number.isInteger(recorded) || recorded !== sum) {
-      throw new ImageUnpackError(`image '${imagePath}' does not contain a tar archive (no valid tar header after gunzip)`);
-    }
-  } finally {
-    await handle.close();
-  }
+/** A malformed tar found by the walker, named the way the other image failures are. */
+function notWholeTar(imagePath: string, error: TarStructureError): ImageUnpackError {
+  return new ImageUnpackError(`image '${imagePath}' does not contain a valid tar archive: ${error.message}`);
 }
 
 /**
  * Gunzips the image into `targetFile` (created here, must not exist): the plain tar Garden's image plugin
- * consumes. 'gzip-child' (default) lets `gzip -dc` write the file directly; 'zlib' inflates in-process.
+ * consumes. The tar is checked to its end on the way to the file (src/stemcells/tar-structure.ts): a short
+ * or malformed archive fails the import, so no half a rootfs is ever handed to Garden. 'zlib' (default)
+ * inflates in-process; 'gzip-child' lets `gzip -dc` inflate and its output flows through the same check.
  */
 export async function gunzipImage(
   imagePath: string,
   targetFile: string,
   options: UnpackOptions & { strategy?: GunzipStrategy },
 ): Promise<UnpackResult> {
-  let result: UnpackResult;
-  if ((options.strategy ?? DEFAULT_GUNZIP_STRATEGY) === 'gzip-child') {
-    const output = await open(targetFile, 'wx', 0o644);
-    try {
-      result = await streamThroughChild(imagePath, targetFile, { command: 'gzip', args: ['-dc'], stdout: output.fd, inflateInProcess: false }, options);
-    } finally {
-      await output.close();
-    }
-  } else {
-    const size = await openImage(imagePath);
-    const meter = new ImageMeter(size, options);
-    try {
-      // Small output chunks: zlib allocates each one, and smaller ones are reclaimed sooner (peak RSS).
-      const gunzip = createGunzip({ chunkSize: ZLIB_CHUNK });
-      const written = pipeline(gunzip, createWriteStream(targetFile, { flags: 'wx', mode: 0o644, highWaterMark: ZLIB_CHUNK }));
-      const [{ writeError }] = await Promise.all([feedImage(imagePath, gunzip, meter), written]);
+  const size = await openImage(imagePath);
+  const meter = new ImageMeter(size, options);
+  const check = tarStructureCheck();
+  // Small output chunks: zlib allocates each one, and smaller ones are reclaimed sooner (peak RSS).
+  const output = createWriteStream(targetFile, { flags: 'wx', mode: 0o644, highWaterMark: ZLIB_CHUNK });
+  try {
+    if ((options.strategy ?? DEFAULT_GUNZIP_STRATEGY) === 'gzip-child') {
+      const child = runChild('gzip', ['-dc'], 'pipe');
+      child.stdin.on('error', () => undefined);
+      const written = pipeline(child.stdout, check, output).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      // Both sides run to their end before anything is decided: no read or child outlives the import.
+      const [writeError, feedOutcome, result] = await Promise.all([written, feedImage(imagePath, child.stdin, meter).catch((error: unknown) => ({ readError: error })), child.exited]);
+      if ('readError' in feedOutcome) throw feedOutcome.readError;
+      // gzip's own complaint names the cause (corrupt, truncated), unless it only lost its reader: then the
+      // writing side's error (a malformed tar, a full disk) does.
+      const gzipFailure = result.code === 0 ? undefined : result.stderr || `gzip exited with ${String(result.code ?? result.signal)}`;
+      // Node's stdio pipes are socket pairs: a closed reader is ECONNRESET to gzip as often as EPIPE.
+      const lostReader = result.signal === 'SIGPIPE' || /broken pipe|connection reset/i.test(result.stderr);
+      if (gzipFailure !== undefined && !(lostReader && writeError !== undefined)) throw describeFailure(imagePath, targetFile, gzipFailure);
       if (writeError !== undefined) throw writeError;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? '';
-      throw describeFailure(imagePath, targetFile, `${code} ${(error as Error).message}`);
+    } else {
+      const gunzip = createGunzip({ chunkSize: ZLIB_CHUNK });
+      const written = pipeline(gunzip, check, output).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      const [writeError, { writeError: feedError }] = await Promise.all([written, feedImage(imagePath, gunzip, meter)]);
+      if (writeError !== undefined) throw writeError;
+      if (feedError !== undefined) throw feedError;
     }
-    result = { sha1: meter.hash.digest('hex'), bytesRead: meter.bytesRead };
+  } catch (error) {
+    if (error instanceof ImageUnpackError) throw error;
+    if (error instanceof TarStructureError) throw notWholeTar(imagePath, error);
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    throw describeFailure(imagePath, targetFile, `${code} ${(error as Error).message}`);
   }
-  await assertTarHeader(imagePath, targetFile);
-  return result;
+  return { sha1: meter.hash.digest('hex'), bytesRead: meter.bytesRead };
 }

@@ -2,6 +2,7 @@ import { access, chmod, constants, lstat, mkdir, rename, rm } from 'node:fs/prom
 import { ensurePrivateDir } from '../host/private-dirs';
 import { join } from 'node:path';
 import { CloudError, withContext } from '../errors/cpi-errors';
+import { describeFirstIssue, formatIssuePath } from '../errors/validation-message';
 import type { Locks } from '../host/file-lock';
 import type { Logger } from '../log/logger';
 import { checkImageFile, expandImage, gunzipImage, type GunzipStrategy, type UnpackResult } from './image-unpacker';
@@ -24,7 +25,22 @@ export interface StemcellImporterDeps extends StemcellDataDirs {
   now?: () => Date;
 }
 
-const SHA1 = /^[0-9a-f]{40}$/i;
+/**
+ * stemcell.MF's `sha1` of the image: 40 hex digits, or the multi-digest form `sha1:<hex>[;sha256:<hex>]`
+ * (the sha1 is the one checked). Absent: undefined (the import keys its data by the sha1 it computes). Any
+ * other value is refused: a manifest naming a digest that cannot be checked cannot vouch for the image.
+ */
+export function declaredSha1(manifest: StemcellManifest | undefined): string | undefined {
+  const value = manifest?.sha1?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (/^[0-9a-f]{40}$/i.test(value)) return value.toLowerCase();
+  const sha1 = value
+    .split(';')
+    .map((part) => /^sha1:([0-9a-f]{40})$/i.exec(part.trim())?.[1])
+    .find((hex) => hex !== undefined);
+  if (sha1 !== undefined) return sha1.toLowerCase();
+  throw new CloudError(`stemcell.MF's sha1 '${value.slice(0, 200)}' is not a sha1 (40 hex digits, or 'sha1:<40 hex digits>'): the image cannot be checked`);
+}
 
 /** Clears the group and other write bits of an expanded stemcell's root dir (never through a symlink). */
 async function normaliseRootMode(dir: string): Promise<void> {
@@ -77,35 +93,42 @@ export function createStemcellImporter(deps: StemcellImporterDeps): StemcellImpo
     await linkCid(deps, cid, key);
   }
 
+  /** The image's sha1 against stemcell.MF's; a mismatch is refused naming both. */
+  function verify(imagePath: string, result: UnpackResult, declared: string | undefined): void {
+    if (declared !== undefined && result.sha1 !== declared) {
+      throw new CloudError(
+        `image '${imagePath}' has sha1 ${result.sha1}, but stemcell.MF says sha1 ${declared}: the image is not the stemcell its manifest describes (a broken or partial download?); nothing was imported`,
+      );
+    }
+  }
+
   async function importHeavy(imagePath: string, manifest: StemcellManifest | undefined, logger: Logger): Promise<string> {
     // Before any side effect, a missing image or one that is not a file changes nothing on disk. Its content
     // is not read here: a stemcell already imported under stemcell.MF's sha1 is linked without reading it.
     await checkImageFile(imagePath);
+    const declared = declaredSha1(manifest);
     await prepareStemcellsDir();
     await withContext('Cleaning leftovers', () => cleanLeftovers(deps, deps.locks, logger));
     const cid = deps.newId();
-    const declared = manifest?.sha1 !== undefined && SHA1.test(manifest.sha1) ? manifest.sha1.toLowerCase() : undefined;
     let unpacked: { temp: string; result: UnpackResult } | undefined;
     try {
       if (declared !== undefined) {
         // Same-sha1 imports queue here, so the first unpacks and the rest only link.
         const key = dataKey(declared, format);
-        const done = await deps.locks.withLock(lockNameForKey(key), async () => {
+        await deps.locks.withLock(lockNameForKey(key), async () => {
           if (await pathExists(join(deps.stemcellsDir, dataName(key)))) {
             logger.info('Stemcell already imported; sharing its data', { cid, data: dataName(key) });
             await linkCid(deps, cid, key);
-            return true;
+            return;
           }
           unpacked = await unpackToTemp(imagePath, logger);
-          if (unpacked.result.sha1 !== declared) return false;
+          verify(imagePath, unpacked.result, declared);
           await settle(cid, unpacked.temp, key, declared, manifest, logger);
-          return true;
         });
-        if (done) return cid;
-        logger.warn("Image sha1 differs from stemcell.MF's; keying its data by the computed sha1", { declared });
+        return cid;
       }
-      const { temp, result } = unpacked ?? (await unpackToTemp(imagePath, logger));
-      unpacked = { temp, result };
+      unpacked = await unpackToTemp(imagePath, logger);
+      const { temp, result } = unpacked;
       const key = dataKey(result.sha1, format);
       await deps.locks.withLock(lockNameForKey(key), () => settle(cid, temp, key, result.sha1, manifest, logger));
     } catch (error) {
@@ -119,8 +142,8 @@ export function createStemcellImporter(deps: StemcellImporterDeps): StemcellImpo
   async function importLight(cloudProperties: unknown, manifest: StemcellManifest | undefined, logger: Logger): Promise<string> {
     const parsed = lightStemcellPropertiesSchema.safeParse(cloudProperties ?? {});
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new CloudError(`Invalid light stemcell cloud_properties.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+      const problem = describeFirstIssue(parsed.error.issues, cloudProperties ?? {}, (path) => formatIssuePath(path, 'cloud_properties'));
+      throw new CloudError(`Invalid light stemcell ${problem}`);
     }
     const cid = deps.newId();
     const record: LightRecord = {

@@ -3,6 +3,7 @@ import { readOwnFile } from '../host/own-files';
 import type { Locks } from '../host/file-lock';
 import type { Logger } from '../log/logger';
 import { CloudError, VMNotFound, withContext } from '../errors/cpi-errors';
+import { describeFirstIssue } from '../errors/validation-message';
 import { agentSettingsSchema, type AgentSettings } from './agent-settings';
 import { rewriteFileInPlace, writeFileAtomic } from './host-files';
 import { vmHostPaths, vmLockName, type VmDirsConfig } from './vm-paths';
@@ -45,7 +46,7 @@ function parseSettings(text: string, where: string): AgentSettings {
     throw new CloudError(`Agent settings in ${where} are not JSON: ${(error as Error).message}`);
   }
   const parsed = agentSettingsSchema.safeParse(json);
-  if (!parsed.success) throw new CloudError(`Agent settings in ${where} are invalid: ${parsed.error.issues[0]?.message ?? ''}`);
+  if (!parsed.success) throw new CloudError(`Agent settings in ${where} are invalid: ${describeFirstIssue(parsed.error.issues, json)}`);
   return parsed.data;
 }
 

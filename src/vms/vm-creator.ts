@@ -12,7 +12,8 @@ import type { AgentSettingsStore } from './agent-settings-store';
 import { vmContainerSpec } from './container-spec';
 import { creationFailure } from './creation-failure';
 import type { PortForwarding } from './iptables-ports';
-import { backfillDefaultDns, defaultNetwork, gardenNetworkFor, parseResolvConfNameservers, type Networks } from './networks';
+import { assertReachableAgentOptions } from './host-values';
+import { backfillDefaultDns, defaultNetwork, gardenNetworkFor, type Networks } from './networks';
 import type { VmResources } from './vm-cloud-properties';
 import { vmHostPaths } from './vm-paths';
 import { currentProcess, type VmRecords } from './vm-records';
@@ -58,8 +59,8 @@ export interface VmCreatorDeps {
   records: VmRecords;
   rootfs: VmRootfs;
   teardown: VmTeardown;
-  /** The host's /etc/resolv.conf text (DNS backfill). */
-  readResolvConf: () => Promise<string>;
+  /** The host's nameservers a container can reach (see host-values.ts); `[]`: nothing to backfill. */
+  hostNameservers: () => Promise<string[]>;
   logger: Logger;
   newId?: () => string;
 }
@@ -81,11 +82,12 @@ export function createVmCreator(deps: VmCreatorDeps): VmCreator {
   return {
     async create(request) {
       const { network, gardenNetwork } = await withContext(`Creating VM with agent ID '${request.agentId}'`, async () => {
+        assertReachableAgentOptions(deps.config.agent);
         const chosen = defaultNetwork(request.networks);
         return { ...chosen, gardenNetwork: gardenNetworkFor(chosen.name, chosen.network) };
       });
-      const nameservers = parseResolvConfNameservers(await deps.readResolvConf().catch(() => ''));
-      const networks = backfillDefaultDns(request.networks, nameservers);
+      const nameservers = await deps.hostNameservers();
+      const networks = nameservers.length > 0 ? backfillDefaultDns(request.networks, nameservers) : request.networks;
       await reapAbandoned();
 
       const vmCid = newId();

@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
+import { hostNameservers } from './host-values';
 import type { CpiConfig } from '../config/cpi-config';
-import { GardenContainerNotFound, type GardenClient } from '../garden/garden-client';
+import type { GardenClient } from '../garden/garden-client';
 import type { CommandRunner } from '../host/command-runner';
 import type { Locks } from '../host/file-lock';
 import type { HostMounts } from '../host/mounts';
@@ -9,12 +10,15 @@ import { createAgentSettingsStore, type AgentSettingsStore } from './agent-setti
 import { createGardenSettingsTransport } from './garden-settings-transport';
 import { createIptablesPortForwarding, type PortForwarding } from './iptables-ports';
 import { createVmCreator, type VmCreator } from './vm-creator';
+import { createVmFinder, type VmFinder } from './vm-finder';
 import { createVmRecords, type VmRecords } from './vm-records';
 import { createVmRootfs } from './vm-rootfs';
 import { createVmTeardown, type VmTeardown } from './vm-teardown';
 
 /** The VM feature's services, built once per call from the shared adapters (see src/wiring). */
 export interface VmServices {
+  /** Whether a VM exists (Garden decides), for every method that needs to know. */
+  finder: VmFinder;
   creator: VmCreator;
   teardown: VmTeardown;
   settings: AgentSettingsStore;
@@ -41,19 +45,14 @@ export function createVmServices(deps: VmServicesDeps): VmServices {
   const { config, garden, logger } = deps;
   const dirs = config.actions;
   const records = createVmRecords(dirs);
+  const finder = createVmFinder({ garden, dirs });
   const ports = createIptablesPortForwarding(deps.runner, deps.locks, logger);
-  const settings = createAgentSettingsStore({ dirs, locks: deps.locks, legacy: createGardenSettingsTransport(garden), logger });
+  const settings = createAgentSettingsStore({ dirs, locks: deps.locks, legacy: createGardenSettingsTransport(garden, finder), logger });
   const teardown = createVmTeardown({
     dirs,
     containers: {
       async destroyIfExists(handle) {
-        try {
-          await garden.destroy(handle);
-          return true;
-        } catch (error) {
-          if (error instanceof GardenContainerNotFound) return false;
-          throw error;
-        }
+        return (await finder.tryContainer(handle, () => garden.destroy(handle))).found;
       },
     },
     ports,
@@ -72,8 +71,8 @@ export function createVmServices(deps: VmServicesDeps): VmServices {
     records,
     rootfs: createVmRootfs({ dirs, runner: deps.runner }),
     teardown,
-    readResolvConf: () => readFile('/etc/resolv.conf', 'utf8'),
+    hostNameservers: () => hostNameservers({ readFile: (path) => readFile(path, 'utf8').catch(() => undefined), logger }),
     logger,
   });
-  return { creator, teardown, settings, records, ports };
+  return { finder, creator, teardown, settings, records, ports };
 }

@@ -23,7 +23,6 @@ import { rebootVm, rebootVmArgs } from '../actions/reboot-vm';
 import { setVmMetadata, setVmMetadataArgs } from '../actions/set-vm-metadata';
 import { calculateVmCloudProperties, calculateVmCloudPropertiesArgs } from '../actions/calculate-vm-cloud-properties';
 import { createDiskServices } from '../disks/disk-services';
-import { gardenContainerExists } from '../disks/vm-presence';
 import { createDisk, createDiskArgs } from '../actions/create-disk';
 import { deleteDisk, deleteDiskArgs } from '../actions/delete-disk';
 import { hasDisk, hasDiskArgs } from '../actions/has-disk';
@@ -71,12 +70,11 @@ export function createMethods(config: CpiConfig, logger: Logger): MethodTable {
       runner: runner(),
       mounts: hostMounts(),
       logger,
-      // Asked only for VMs without host state (made by the upstream CPI): the Garden client is built then.
-      containerExists: (vmCid: string) => gardenContainerExists(garden())(vmCid),
     }),
   );
-  // attach/detach: the disk services plus the VM's agent settings (updated under the VM's lock).
-  const diskAttachDeps = () => ({ ...disks(), settings: vms().settings, locks: locks() });
+  // attach/detach/get_disks: the disk services plus whether the VM exists (Garden decides) and its agent
+  // settings (updated under the VM's lock).
+  const diskVmDeps = () => ({ ...disks(), vms: vms().finder, settings: vms().settings, locks: locks() });
   const stemcellDirs = { stemcellsDir: config.actions.stemcells_dir, stateDir: config.actions.state_dir, newId: randomUUID };
   const stemcellStore = lazy(() => createStemcellStore({ ...stemcellDirs, locks: locks() }));
   const stemcellImporter = lazy(() =>
@@ -94,20 +92,20 @@ export function createMethods(config: CpiConfig, logger: Logger): MethodTable {
       createVm({ stemcells: stemcellStore(), creator: vms().creator, startContainersWithSystemd }, args, call),
     ),
     delete_vm: defineMethod('delete_vm', deleteVmArgs, (args, call) => deleteVm({ teardown: vms().teardown, attachments: disks().attachments, locks: locks() }, args, call)),
-    has_vm: defineMethod('has_vm', hasVmArgs, (args, call) => hasVm({ garden: garden() }, args, call)),
+    has_vm: defineMethod('has_vm', hasVmArgs, (args, call) => hasVm({ vms: vms().finder }, args, call)),
     reboot_vm: defineMethod('reboot_vm', rebootVmArgs, (args, call) =>
-      rebootVm({ garden: garden(), records: vms().records, startContainersWithSystemd }, args, call),
+      rebootVm({ garden: garden(), records: vms().records, vms: vms().finder, startContainersWithSystemd }, args, call),
     ),
-    set_vm_metadata: defineMethod('set_vm_metadata', setVmMetadataArgs, (args, call) => setVmMetadata({ garden: garden() }, args, call)),
+    set_vm_metadata: defineMethod('set_vm_metadata', setVmMetadataArgs, (args, call) => setVmMetadata({ garden: garden(), vms: vms().finder }, args, call)),
     calculate_vm_cloud_properties: defineMethod('calculate_vm_cloud_properties', calculateVmCloudPropertiesArgs, (args, call) =>
       calculateVmCloudProperties({}, args, call),
     ),
     create_disk: defineMethod('create_disk', createDiskArgs, (args, call) => createDisk(disks(), args, call)),
     delete_disk: defineMethod('delete_disk', deleteDiskArgs, (args, call) => deleteDisk({ ...disks(), locks: locks() }, args, call)),
     has_disk: defineMethod('has_disk', hasDiskArgs, (args, call) => hasDisk(disks(), args, call)),
-    attach_disk: defineMethod('attach_disk', attachDiskArgs, (args, call) => attachDisk(diskAttachDeps(), args, call)),
-    detach_disk: defineMethod('detach_disk', detachDiskArgs, (args, call) => detachDisk(diskAttachDeps(), args, call)),
-    get_disks: defineMethod('get_disks', getDisksArgs, (args, call) => getDisks(disks(), args, call)),
+    attach_disk: defineMethod('attach_disk', attachDiskArgs, (args, call) => attachDisk(diskVmDeps(), args, call)),
+    detach_disk: defineMethod('detach_disk', detachDiskArgs, (args, call) => detachDisk(diskVmDeps(), args, call)),
+    get_disks: defineMethod('get_disks', getDisksArgs, (args, call) => getDisks(diskVmDeps(), args, call)),
     resize_disk: defineMethod('resize_disk', resizeDiskArgs, (args, call) => resizeDisk({ ...disks(), locks: locks() }, args, call)),
     update_disk: defineMethod('update_disk', updateDiskArgs, (args, call) => updateDisk({ ...disks(), locks: locks() }, args, call)),
     set_disk_metadata: defineMethod('set_disk_metadata', setDiskMetadataArgs, (args, call) => setDiskMetadata(disks(), args, call)),
