@@ -1,16 +1,26 @@
 import { z } from 'zod';
+import { cidProblem } from '../ids/cid';
 
 /**
- * A cid that is safe to use as one path component: no '/', no '..', no NUL, not empty.
- * Every stemcell, VM, disk and snapshot cid passes through this before it touches a path.
+ * A stemcell, VM, disk or snapshot cid: the one rule of src/ids/cid.ts (letters, digits, '.', '_', '-';
+ * not starting with '.'), checked before anything else happens.
  */
-export const plainId = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(255, 'must be at most 255 characters')
-  .refine((value) => !value.includes('/') && !value.includes('\0') && !value.includes('..') && value !== '.', {
-    message: "must be a plain id (no '/', '..' or NUL)",
-  });
+export const plainId = z.string().superRefine((value, context) => {
+  const problem = cidProblem(value);
+  if (problem !== undefined) context.addIssue({ code: 'custom', message: `${problem}, got ${JSON.stringify(value.slice(0, 100))}` });
+});
+
+/** The upstream CPI's light stemcell cids, `light://<image reference>`: nothing of them is stored. */
+export const UPSTREAM_LIGHT_STEMCELL_PREFIX = 'light://';
+
+/** A stemcell cid: a plain id, or an upstream light stemcell cid (`light://<reference>`). */
+export const stemcellCid = z.string().superRefine((value, context) => {
+  if (value.startsWith(UPSTREAM_LIGHT_STEMCELL_PREFIX) && value.length > UPSTREAM_LIGHT_STEMCELL_PREFIX.length) return;
+  const problem = cidProblem(value);
+  if (problem !== undefined) {
+    context.addIssue({ code: 'custom', message: `${problem} (or light://<reference>), got ${JSON.stringify(value.slice(0, 100))}` });
+  }
+});
 
 /** Cloud properties stay opaque (possibly null or nested) until the action that owns them parses them. */
 export const cloudProperties = z.unknown();

@@ -2,7 +2,7 @@ import { mkdir, realpath, rmdir } from 'node:fs/promises';
 import { dirname, relative, resolve, sep } from 'node:path';
 import type { HostMounts } from '../host/mounts';
 import type { Logger } from '../log/logger';
-import { plainId } from '../actions/shared-schemas';
+import { isCid } from '../ids/cid';
 import { withContext } from '../errors/cpi-errors';
 import { diskHostMountPath, diskPaths, vmPersistentDir, type DisksConfig } from './disk-paths';
 
@@ -90,7 +90,7 @@ export function createDiskAttachments(deps: { config: DisksConfig; mounts: HostM
       const found = (await mounts.mountsUnder(dir))
         .filter((entry) => dirname(entry.target) === dir && /^\/dev\/loop\d+$/.test(entry.source))
         .map((entry) => relative(dir, entry.target))
-        .filter((name) => plainId.safeParse(name).success);
+        .filter(isCid);
       return [...new Set(found)];
     },
   };

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { CpiConfig } from '../config/cpi-config';
-import { plainId } from '../actions/shared-schemas';
+import { cidProblem } from '../ids/cid';
 import { InvalidRequest } from '../errors/cpi-errors';
 
 /** The config a disk needs: where images, host mounts and the CPI's own records live, and the guest path. */
@@ -11,8 +11,8 @@ export type DisksConfig = Pick<
 
 /** Throws unless `cid` is safe as one path component (callers validate too; this is the last guard). */
 export function assertPlainId(kind: string, cid: string): string {
-  const parsed = plainId.safeParse(cid);
-  if (!parsed.success) throw new InvalidRequest(`Invalid ${kind} cid '${cid}': ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  const problem = cidProblem(cid);
+  if (problem !== undefined) throw new InvalidRequest(`Invalid ${kind} cid ${JSON.stringify(cid.slice(0, 100))}: ${problem}`);
   return cid;
 }
 

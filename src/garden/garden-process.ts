@@ -6,6 +6,7 @@ import type { DetachedProcess, GardenProcess, ProcessIO } from './garden-client'
 import type { GardenConnector } from './garden-connector';
 import { GardenBadResponse, GardenError, GardenProcessError, GardenUnreachable } from './garden-errors';
 import { type HijackRequest, hijackedRequest } from './hijacked-request';
+import { pathSegment } from './url-path';
 import { type ProcessFrame, type WindowSize, processFrameSchema } from './garden-wire-schemas';
 
 /**
@@ -127,7 +128,7 @@ async function readStartFrame(reader: FrameReader, request: HijackRequest): Prom
 async function attachOutput(
   connector: GardenConnector, handle: string, processId: string, streamId: string, name: 'stdout' | 'stderr', sink: Writable,
 ): Promise<{ socket: net.Socket; done: Promise<void> }> {
-  const path = `/containers/${handle}/processes/${processId}/attaches/${streamId}/${name}`;
+  const path = `/containers/${pathSegment(handle)}/processes/${pathSegment(processId)}/attaches/${pathSegment(streamId)}/${name}`;
   const { socket, rest } = await hijackedRequest(connector, { method: 'GET', path, route: `GET ${path}`, handle });
   const done = new Promise<void>((resolve) => {
     if (rest.length > 0) sink.write(rest);

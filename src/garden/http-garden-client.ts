@@ -5,6 +5,7 @@ import { GardenUnreachable } from './garden-errors';
 import { startDetached, streamProcess } from './garden-process';
 import type { HijackRequest } from './hijacked-request';
 import { type GardenRequest, createJsonTransport, routeOf } from './json-transport';
+import { pathSegment } from './url-path';
 import {
   type ProcessSpec,
   bandwidthLimitsSchema,
@@ -50,7 +51,8 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
   const connector = createGardenConnector(address, options.connectTimeoutMs ?? 5000);
   const transport = createJsonTransport(connector, logger, options.retry);
 
-  const container = (handle: string, rest = '') => `/containers/${handle}${rest}`;
+  // Every value placed in a path is one encoded segment: a handle like 'vm?x=1' can never reach another route.
+  const container = (handle: string, rest = '') => `/containers/${pathSegment(handle)}${rest}`;
   const get = (path: string, handle?: string, query?: Record<string, string>): GardenRequest => ({ method: 'GET', path, handle, query });
 
   const processRequest = (handle: string, spec: ProcessSpec): HijackRequest => {
@@ -100,11 +102,11 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
 
     properties: (handle) => transport.call(get(container(handle, '/properties'), handle), propertiesSchema),
     async property(handle, key) {
-      return (await transport.call(get(container(handle, `/properties/${key}`), handle), propertyValueSchema)).value;
+      return (await transport.call(get(container(handle, `/properties/${pathSegment(key)}`), handle), propertyValueSchema)).value;
     },
     setProperty: (handle, key, value) =>
-      transport.callVoid({ method: 'PUT', path: container(handle, `/properties/${key}`), json: { value }, handle }),
-    removeProperty: (handle, key) => transport.callVoid({ method: 'DELETE', path: container(handle, `/properties/${key}`), handle }),
+      transport.callVoid({ method: 'PUT', path: container(handle, `/properties/${pathSegment(key)}`), json: { value }, handle }),
+    removeProperty: (handle, key) => transport.callVoid({ method: 'DELETE', path: container(handle, `/properties/${pathSegment(key)}`), handle }),
     setGraceTime: (handle, graceTimeNs) =>
       transport.callVoid({ method: 'PUT', path: container(handle, '/grace_time'), json: Math.round(graceTimeNs), handle }),
 
@@ -125,7 +127,7 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
     run: (handle, spec, io: ProcessIO = {}) => streamProcess(connector, logger, handle, processRequest(handle, spec), io),
 
     attach(handle, processId, io: ProcessIO = {}) {
-      const path = container(handle, `/processes/${processId}`);
+      const path = container(handle, `/processes/${pathSegment(processId)}`);
       return streamProcess(connector, logger, handle, { method: 'GET', path, route: `GET ${path}`, handle }, io);
     },
 

@@ -16,7 +16,7 @@ import { emptyObjectSchema, errorBodySchema } from './garden-wire-schemas';
 /** One HTTP call on a non-process route. */
 export interface GardenRequest {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  /** Path with the handle etc. already in place (unescaped, as Go's client does). */
+  /** Path with the handle etc. already in place, each placed value encoded with pathSegment. */
   path: string;
   query?: Record<string, string>;
   /** Serialised with JSON.stringify and sent as application/json. */
