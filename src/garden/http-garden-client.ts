@@ -1,6 +1,7 @@
 import { PassThrough, Writable } from 'node:stream';
 import type { ExecOptions, ExecResult, GardenClient, GardenClientOptions, ProcessIO } from './garden-client';
 import { createGardenConnector } from './garden-connector';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './garden-limits';
 import { GardenUnreachable } from './garden-errors';
 import { startDetached, streamProcess } from './garden-process';
 import type { HijackRequest } from './hijacked-request';
@@ -49,7 +50,8 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
   const { logger } = options;
   const address = { network: options.network, address: options.address };
   const connector = createGardenConnector(address, options.connectTimeoutMs ?? 5000);
-  const transport = createJsonTransport(connector, logger, options.retry);
+  const transport = createJsonTransport(connector, logger, options.retry, options.timeouts);
+  const requestMs = options.timeouts?.requestMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
 
   // Every value placed in a path is one encoded segment: a handle like 'vm?x=1' can never reach another route.
   const container = (handle: string, rest = '') => `/containers/${pathSegment(handle)}${rest}`;
@@ -58,7 +60,7 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
   const processRequest = (handle: string, spec: ProcessSpec): HijackRequest => {
     const path = container(handle, '/processes');
     // Go always sends rlimits (a struct); keep the body shape the same.
-    return { method: 'POST', path, route: `POST ${path}`, handle, body: JSON.stringify({ rlimits: {}, ...spec }) };
+    return { method: 'POST', path, route: `POST ${path}`, handle, body: JSON.stringify({ rlimits: {}, ...spec }), timeoutMs: requestMs };
   };
 
   const client: GardenClient = {
@@ -73,7 +75,7 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
     },
 
     async create(spec) {
-      const request: GardenRequest = { method: 'POST', path: '/containers', json: spec, handle: spec.handle };
+      const request: GardenRequest = { method: 'POST', path: '/containers', json: spec, handle: spec.handle, long: true };
       return (await transport.call(request, handleSchema)).Handle;
     },
 
@@ -84,10 +86,10 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
     stop: (handle, kill) => transport.callVoid({ method: 'PUT', path: container(handle, '/stop'), json: { kill }, handle }),
 
     streamIn: (handle, { destination, user = 'root' }, tar) =>
-      transport.putTar({ method: 'PUT', path: container(handle, '/files'), query: { user, destination }, handle }, tar),
+      transport.putTar({ method: 'PUT', path: container(handle, '/files'), query: { user, destination }, handle, long: true }, tar),
 
     async streamOut(handle, { source, user = 'root' }) {
-      const request = get(container(handle, '/files'), handle, { user, source });
+      const request: GardenRequest = { ...get(container(handle, '/files'), handle, { user, source }), long: true };
       const body = await transport.getStream(request);
       // Re-emit a cut-short body as GardenUnreachable so consumers see which call failed.
       const out = new PassThrough();
@@ -128,7 +130,7 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
 
     attach(handle, processId, io: ProcessIO = {}) {
       const path = container(handle, `/processes/${pathSegment(processId)}`);
-      return streamProcess(connector, logger, handle, { method: 'GET', path, route: `GET ${path}`, handle }, io);
+      return streamProcess(connector, logger, handle, { method: 'GET', path, route: `GET ${path}`, handle, timeoutMs: requestMs }, io);
     },
 
     runDetached: (handle, spec) => startDetached(connector, processRequest(handle, spec)),

@@ -14,7 +14,8 @@ export interface ContainerDestroyer {
 
 /** Undoes a VM piece by piece (create_vm rollback) or all at once (delete_vm); every step is idempotent. */
 export interface VmTeardown {
-  destroyContainer(vmCid: string): Promise<void>;
+  /** Resolves true when a container was destroyed, false when there was none. */
+  destroyContainer(vmCid: string): Promise<boolean>;
   removePortRules(vmCid: string): Promise<void>;
   /** Unmounts everything under the VM's host dirs, then removes them. Never follows a mount. */
   removeHostDirs(vmCid: string): Promise<void>;
@@ -69,9 +70,10 @@ export function createVmTeardown(deps: VmTeardownDeps): VmTeardown {
 
   const teardown: VmTeardown = {
     async destroyContainer(vmCid) {
-      await withContext('Destroying container', async () => {
+      return withContext('Destroying container', async () => {
         const existed = await deps.containers.destroyIfExists(vmCid);
         if (!existed) deps.logger.info('Container already gone', { vm: vmCid });
+        return existed;
       });
     },
 
