@@ -21,7 +21,7 @@ describe('a hostile stemcell.MF beside the image', () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   const cases: [string, () => Promise<void>][] = [
-    ['a FIFO (no writer ever comes)', async () => execFileSync('mkfifo', [manifest()])],
+    ['a FIFO (no writer ever comes)', async () => void execFileSync('mkfifo', [manifest()])],
     ['a symlink to /dev/zero', () => symlink('/dev/zero', manifest())],
     ['a symlink to a real manifest', async () => {
       await writeFile(join(dir, 'real.MF'), 'name: linked\nsha1: 0000000000000000000000000000000000000000\n');
