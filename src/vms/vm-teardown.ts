@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import type { HostMounts } from '../host/mounts';
+import { removeTree } from '../host/remove-tree';
 import type { Locks } from '../host/file-lock';
 import type { Logger } from '../log/logger';
 import { CloudError, withContext } from '../errors/cpi-errors';
@@ -56,12 +57,12 @@ export function createVmTeardown(deps: VmTeardownDeps): VmTeardown {
       const left = await deps.mounts.mountsUnder(dir);
       if (left.length > 0) throw new CloudError(`Still mounted under '${dir}': ${left.map((m) => m.target).join(', ')}`);
       try {
-        await rm(dir, { recursive: true, force: true });
+        // rm -rf: a VM's root (its upper dir) can hold any number of files; constant memory.
+        await removeTree(dir);
         return;
       } catch (error) {
         // A container's mount namespace can hold the dir busy for a moment after destroy.
-        const code = (error as NodeJS.ErrnoException).code;
-        if ((code !== 'EBUSY' && code !== 'ENOTEMPTY') || attempt >= REMOVE_ATTEMPTS) throw error;
+        if (attempt >= REMOVE_ATTEMPTS) throw error;
         deps.logger.info('Host dir busy, retrying removal', { dir, attempt });
         await sleep(200 * attempt);
       }
