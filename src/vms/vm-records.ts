@@ -1,6 +1,7 @@
 import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { parseJsonText } from '../config/json-text';
 import { writeFileAtomic } from './host-files';
 import { vmHostPaths, vmsStateRoot, type VmDirsConfig } from './vm-paths';
 
@@ -53,8 +54,10 @@ export function createVmRecords(dirs: VmDirsConfig): VmRecords {
     async read(vmCid) {
       const text = await readFile(vmHostPaths(dirs, vmCid).recordFile, 'utf8').catch(() => undefined);
       if (text === undefined) return undefined;
-      const parsed = vmRecordSchema.safeParse(JSON.parse(text));
-      return parsed.success ? parsed.data : undefined;
+      // A record that is not valid JSON is treated like one that does not match: absent.
+      const json = parseJsonText(text);
+      const parsed = json.ok ? vmRecordSchema.safeParse(json.value) : undefined;
+      return parsed?.success ? parsed.data : undefined;
     },
 
     async markCreating(vmCid, owner) {
