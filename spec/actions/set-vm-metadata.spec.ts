@@ -1,4 +1,7 @@
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { spawn } from 'node:child_process';
+import { type CpiEnvironment, startCpiEnvironment } from '../support/cpi-environment';
+import { BUNDLE, type CpiRun, request } from '../support/cpi-process';
 import assert from 'node:assert/strict';
 import { metadataPropertyKey, setVmMetadata, setVmMetadataArgs } from '../../src/actions/set-vm-metadata';
 import type { CallContext } from '../../src/actions/call-context';
@@ -14,7 +17,11 @@ const call: CallContext = { apiVersion: 2, requestId: 'cpi-1', logger: silentLog
 describe('set_vm_metadata', () => {
   it('sets one bosh.-prefixed Garden property per key; integers and hashes become strings', async () => {
     const set: [string, string, string][] = [];
-    const garden = { setProperty: async (h: string, k: string, v: string) => void set.push([h, k, v]) } satisfies Pick<GardenClient, 'setProperty'>;
+    const garden = {
+      properties: async () => ({}),
+      setProperty: async (h: string, k: string, v: string) => void set.push([h, k, v]),
+      removeProperty: async () => undefined,
+    } satisfies Pick<GardenClient, 'properties' | 'setProperty' | 'removeProperty'>;
     const args = setVmMetadataArgs.parse(['vm-1', { director: 'd', index: 0, name: 'zookeeper/0', tags: { a: 'b' }, 'odd key/x': 'y' }]);
     assert.equal(await setVmMetadata({ garden, vms }, args, call), null);
     assert.deepEqual(set.sort(), [
@@ -25,5 +32,74 @@ describe('set_vm_metadata', () => {
       ['vm-1', 'bosh.tags', '{"a":"b"}'],
     ]);
     assert.equal(metadataPropertyKey('instance_group'), 'bosh.instance_group');
+  });
+});
+
+describe('set_vm_metadata through the built CPI (emulator)', () => {
+  let env: CpiEnvironment;
+  const VM = 'vm-meta-1';
+  const thousandKeys = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${i}`, `value-${i}`]));
+
+  /** One call under `ulimit -n 256`, as a busy Director host may run it. */
+  function callWithFewFds(args: unknown[]): Promise<CpiRun> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('prlimit', ['--nofile=256:256', process.execPath, BUNDLE, env.configPath], {
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+      child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+      child.once('error', reject);
+      child.once('close', (status, signal) => {
+        const stdout = Buffer.concat(out).toString('utf8');
+        try {
+          resolve({ status, signal, stdout, stderr: Buffer.concat(err).toString('utf8'), response: JSON.parse(stdout) as CpiRun['response'] });
+        } catch {
+          reject(new Error(`stdout is not JSON: ${stdout.slice(0, 300)}; stderr: ${Buffer.concat(err).toString('utf8').slice(0, 2000)}`));
+        }
+      });
+      child.stdin.end(request('set_vm_metadata', args, { api_version: 2 }));
+    });
+  }
+
+  before(async () => {
+    env = await startCpiEnvironment();
+    await env.client.create({ handle: VM, properties: { 'bosh.agent_id': 'agent-1', 'bosh.k7': 'old-7' } });
+  });
+  after(async () => {
+    await env.close();
+  });
+
+  it('sets 1000 keys under `ulimit -n 256` (bounded concurrency, no EMFILE)', async () => {
+    const run = await callWithFewFds([VM, thousandKeys]);
+    assert.equal(run.response.error, null, JSON.stringify(run.response));
+    const properties = await env.client.properties(VM);
+    for (let i = 0; i < 1000; i += 1) assert.equal(properties[`bosh.k${i}`], `value-${i}`);
+    assert.equal(properties['bosh.agent_id'], 'agent-1');
+  });
+
+  it('sends only the keys whose value changes', async () => {
+    env.garden.resetRecords();
+    const run = await callWithFewFds([VM, { ...thousandKeys, k3: 'changed' }]);
+    assert.equal(run.response.error, null, JSON.stringify(run.response));
+    const puts = env.garden.requests.filter((r) => r.method === 'PUT');
+    assert.deepEqual(puts.map((r) => r.path), [`/containers/${VM}/properties/bosh.k3`]);
+  });
+
+  it('a failing key leaves every property as it was (no partial update)', async () => {
+    const before = await env.client.properties(VM);
+    const update = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${i}`, `next-${i}`]));
+    update.brand_new = 'x';
+    env.garden.injectFault({ method: 'PUT', path: /\/properties\/bosh\.k500$/, status: 500, message: 'disk full' });
+    try {
+      const run = await callWithFewFds([VM, update]);
+      assert.equal(run.response.error?.type, 'Bosh::Clouds::CloudError', JSON.stringify(run.response));
+      assert.match(run.response.error?.message ?? '', /Setting metadata of VM 'vm-meta-1'.*disk full/);
+    } finally {
+      env.garden.clearFaults();
+    }
+    assert.deepEqual(await env.client.properties(VM), before);
   });
 });

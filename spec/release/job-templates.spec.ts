@@ -73,6 +73,8 @@ describe('jobs/warden_cpi templates', () => {
         connect_network: 'tcp',
         connect_address: '127.0.0.1:7777',
         garden_init_path: '/var/vcap/packages/guardian/bin/init',
+        request_timeout_seconds: 30,
+        long_request_timeout_seconds: 600,
       });
       assert.deepEqual(config.actions, {
         stemcells_dir: '/var/vcap/store/warden_cpi/stemcells',

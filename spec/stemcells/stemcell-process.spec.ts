@@ -46,7 +46,7 @@ describe('create_stemcell and delete_stemcell through the bundle', () => {
     }
     assert.deepEqual(await readdir(stemcellsDir), []);
     const refused = await runCpi(configPath, request('delete_stemcell', ['../disks']));
-    assert.equal(refused.response.error?.type, 'Bosh::Clouds::CloudError');
+    assert.equal(refused.response.error?.type, 'Bosh::Clouds::CpiError');
   });
 
   it('a CPI killed with SIGKILL mid-import leaves nothing under a cid; the next import cleans up', async () => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { CallContext } from './call-context';
-import { cloudProperties } from './shared-schemas';
+import { cloudProperties, stemcellCid } from './shared-schemas';
 import { CloudError, withContext } from '../errors/cpi-errors';
 import { describeFirstIssue, formatIssuePath } from '../errors/validation-message';
 import { networksSchema } from '../vms/networks';
@@ -12,7 +12,7 @@ import type { StemcellStore } from '../stemcells/stemcell-store';
 export const createVmArgs = z
   .tuple([
     z.string().min(1), // agent_id
-    z.string().min(1), // stemcell_cid (light stemcell cids contain '/': the store validates them)
+    stemcellCid, // a plain id, or the upstream CPI's light://<reference>
     cloudProperties,
     networksSchema,
     z.array(z.string()).nullable().optional(), // disk_cids: a placement hint, unused by one host

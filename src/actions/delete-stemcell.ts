@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import type { StemcellStore } from '../stemcells/stemcell-store';
 import type { CallContext } from './call-context';
+import { stemcellCid } from './shared-schemas';
 
 /**
- * delete_stemcell(cid). The cid is checked by the store rather than by plainId here, because the
- * upstream CPI's light stemcell cids (`light://<ref>`) must still delete cleanly (as a no-op).
+ * delete_stemcell(cid): a plain id, or the upstream CPI's light stemcell cid (`light://<ref>`), which
+ * must still delete cleanly (as a no-op).
  */
-export const deleteStemcellArgs = z.tuple([z.string().min(1, 'must not be empty')]).rest(z.unknown());
+export const deleteStemcellArgs = z.tuple([stemcellCid]).rest(z.unknown());
 
 export interface DeleteStemcellDeps {
   stemcells: Pick<StemcellStore, 'delete'>;

@@ -1,7 +1,20 @@
 import { z } from 'zod';
+import { cidProblem } from '../ids/cid';
 
 /** Every cid that touches a path (defined beside assertPlainId, which the services use). */
 export { plainId } from '../ids/plain-id';
+
+/** The upstream CPI's light stemcell cids, `light://<image reference>`: nothing of them is stored. */
+export const UPSTREAM_LIGHT_STEMCELL_PREFIX = 'light://';
+
+/** A stemcell cid: a plain id, or an upstream light stemcell cid (`light://<reference>`). */
+export const stemcellCid = z.string().superRefine((value, context) => {
+  if (value.startsWith(UPSTREAM_LIGHT_STEMCELL_PREFIX) && value.length > UPSTREAM_LIGHT_STEMCELL_PREFIX.length) return;
+  const problem = cidProblem(value);
+  if (problem !== undefined) {
+    context.addIssue({ code: 'custom', message: `${problem} (or light://<reference>), got ${JSON.stringify(value.slice(0, 100))}` });
+  }
+});
 
 /** Cloud properties stay opaque (possibly null or nested) until the action that owns them parses them. */
 export const cloudProperties = z.unknown();

@@ -31,7 +31,16 @@ const AGENT_KEYS: readonly KeySpec[] = [
 
 /** Everything cpi.json may hold (upstream's keys from its job template history, plus ours). */
 const CONFIG_KEYS: readonly KeySpec[] = [
-  { name: 'warden', children: [{ name: 'connect_network' }, { name: 'connect_address' }, { name: 'garden_init_path' }] },
+  {
+    name: 'warden',
+    children: [
+      { name: 'connect_network' },
+      { name: 'connect_address' },
+      { name: 'garden_init_path' },
+      { name: 'request_timeout_seconds' },
+      { name: 'long_request_timeout_seconds' },
+    ],
+  },
   {
     name: 'actions',
     children: [

@@ -15,6 +15,14 @@ import { normaliseConfigKeys } from './config-keys';
 const absolutePath = z.string().check(z.refine((value) => value.startsWith('/'), 'must be an absolute path'));
 const withDefault = <T extends z.ZodMiniType>(schema: T, value: z.output<T>) => z._default(schema, value as never);
 
+/** A number of seconds in (0, max]; the message names the range and what came. */
+const seconds = (max: number) =>
+  z.number({ error: (issue) => `expected a number of seconds, got ${JSON.stringify(issue.input) ?? 'undefined'}` }).check(
+    z.refine((value) => value > 0 && value <= max, {
+      error: (issue) => `expected seconds greater than 0 and at most ${max}, got ${JSON.stringify(issue.input)}`,
+    }),
+  );
+
 const blobstoreSchema = z.object({
   provider: z.string().check(z.minLength(1)),
   options: withDefault(z.record(z.string(), z.unknown()), {}),
@@ -30,6 +38,14 @@ export const cpiConfigSchema = z.object({
      * null, or a path that does not exist, adds no mount.
      */
     garden_init_path: withDefault(z.nullable(absolutePath), '/var/vcap/packages/guardian/bin/init'),
+    /**
+     * Deadline of one Garden request on a JSON route (info, destroy, stop, properties, ...) and of a
+     * process's start, in seconds, from its connection to its last byte. A missed deadline answers
+     * CloudError (VMCreationFailed in create_vm) with ok_to_retry.
+     */
+    request_timeout_seconds: withDefault(seconds(3600), 30),
+    /** The same for Garden's create (an image plugin may unpack a whole stemcell), stream_in and stream_out. */
+    long_request_timeout_seconds: withDefault(seconds(86400), 600),
   }),
   actions: z.object({
     stemcells_dir: withDefault(absolutePath, '/var/vcap/store/warden_cpi/stemcells'),

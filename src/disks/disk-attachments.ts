@@ -4,7 +4,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { CommandRunner } from '../host/command-runner';
 import type { HostMounts } from '../host/mounts';
 import type { Logger } from '../log/logger';
-import { plainId } from '../ids/plain-id';
+import { isCid } from '../ids/cid';
 import { CloudError, withContext } from '../errors/cpi-errors';
 import { diskHostMountPath, diskPaths, vmPersistentDir, type DisksConfig } from './disk-paths';
 
@@ -221,7 +221,7 @@ export function createDiskAttachments(deps: {
       const found = (await mounts.mountsUnder(dir))
         .filter((entry) => dirname(entry.target) === dir && /^\/dev\/loop\d+$/.test(entry.source))
         .map((entry) => relative(dir, entry.target))
-        .filter((name) => plainId.safeParse(name).success);
+        .filter(isCid);
       return [...new Set(found)];
     },
   };

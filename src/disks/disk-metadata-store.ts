@@ -2,7 +2,8 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { readOwnFile } from '../host/own-files';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { withContext } from '../errors/cpi-errors';
+import { CloudError, withContext } from '../errors/cpi-errors';
+import { parseJsonText } from '../config/json-text';
 import { diskPaths, type DisksConfig } from './disk-paths';
 
 /** The Director's disk metadata, stored at `<state_dir>/disks/<cid>/metadata.json` (out of disks_dir). */
@@ -36,8 +37,14 @@ export function createDiskMetadataStore(config: DisksConfig): DiskMetadataStore 
     },
 
     async read(diskCid) {
-      const text = await readOwnFile(diskPaths(config, diskCid).metadataFile).catch(() => undefined);
-      return text === undefined ? undefined : storedMetadata.parse(JSON.parse(text));
+      const { metadataFile } = diskPaths(config, diskCid);
+      const text = await readOwnFile(metadataFile).catch(() => undefined);
+      if (text === undefined) return undefined;
+      const json = parseJsonText(text);
+      if (!json.ok) throw new CloudError(`Metadata of disk '${diskCid}' in '${metadataFile}' is not valid JSON (${json.where})`);
+      const parsed = storedMetadata.safeParse(json.value);
+      if (!parsed.success) throw new CloudError(`Metadata of disk '${diskCid}' in '${metadataFile}' is invalid: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+      return parsed.data;
     },
   };
 }

@@ -52,13 +52,18 @@ function messageOf(error: unknown): string {
   return String(error);
 }
 
+/** An adapter error that says a retry can succeed (`transient: true`: Garden unreachable or timed out). */
+function isTransient(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { transient?: unknown }).transient === true;
+}
+
 /**
  * Wraps any thrown value with context, keeping a CpiError's type and ok_to_retry; anything else
- * (a TypeError, a Node system error) becomes a CloudError.
+ * (a TypeError, a Node system error) becomes a CloudError, with ok_to_retry when it is transient.
  */
 export function wrapError(context: string, error: unknown): CpiError {
   if (error instanceof CpiError) return error.withContext(context);
-  return new CloudError(`${context}: ${messageOf(error)}`, { cause: error });
+  return new CloudError(`${context}: ${messageOf(error)}`, { cause: error, okToRetry: isTransient(error) });
 }
 
 /** Runs `step`, rethrowing its failure wrapped with `context`. */

@@ -16,7 +16,10 @@ import type {
   ProcessSpec,
   WindowSize,
 } from './garden-wire-schemas';
+import type { GardenTimeouts } from './garden-limits';
 import { createHttpGardenClient } from './http-garden-client';
+
+export { DEFAULT_LONG_REQUEST_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, MAX_JSON_RESPONSE_BYTES, type GardenTimeouts } from './garden-limits';
 
 export type {
   BandwidthLimits,
@@ -76,6 +79,7 @@ export interface GardenClientOptions extends GardenAddress {
   retry?: GardenRetryOptions;
   /** Connect timeout for every connection (default 5000 ms; Go's client uses 2 s). */
   connectTimeoutMs?: number;
+  timeouts?: GardenTimeouts;
 }
 
 /** What a process reads and writes. Only streams given here get a connection (see GardenClient). */
@@ -141,8 +145,9 @@ export interface DetachedProcess {
  *   - runDetached: 1
  *   - run / attach: 1 + 1 if io.stdout + 1 if io.stderr
  *   - exec: 1 + 1 per collected stream (3 with the defaults, 1 with stdout:false, stderr:false)
- * Handles, process ids and property keys go into paths unescaped (as Go's client does): keep them
- * URL-safe and free of '/'.
+ * Handles, process ids, stream ids and property keys are percent-encoded as one path segment each
+ * ('', '.' and '..' are refused). Every request has a deadline (GardenTimeouts) and JSON response
+ * bodies are capped at MAX_JSON_RESPONSE_BYTES.
  */
 export interface GardenClient {
   readonly address: GardenAddress;

@@ -48,10 +48,13 @@ export class GardenUnrecoverable extends GardenError {}
 /**
  * Garden could not be reached or dropped the connection (ECONNREFUSED, ENOENT for a unix socket,
  * ECONNRESET, EPIPE, a response cut short). For a mutating call the request may or may not have
- * taken effect. create_vm maps this to VMCreationFailed with ok_to_retry.
+ * taken effect; code 'ETIMEDOUT' when the request missed its deadline. create_vm maps this to
+ * VMCreationFailed with ok_to_retry, other calls to CloudError with ok_to_retry.
  */
 export class GardenUnreachable extends GardenError {
   readonly code: string;
+  /** The same call can succeed later: wrapError answers CloudError with ok_to_retry. */
+  readonly transient = true;
 
   constructor(detail: string, details: GardenErrorDetails & { code: string }) {
     super(detail, details);

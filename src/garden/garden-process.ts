@@ -6,6 +6,8 @@ import type { DetachedProcess, GardenProcess, ProcessIO } from './garden-client'
 import type { GardenConnector } from './garden-connector';
 import { GardenBadResponse, GardenError, GardenProcessError, GardenUnreachable } from './garden-errors';
 import { type HijackRequest, hijackedRequest } from './hijacked-request';
+import { pathSegment } from './url-path';
+import { MAX_PROCESS_FRAME_BYTES } from './garden-limits';
 import { type ProcessFrame, type WindowSize, processFrameSchema } from './garden-wire-schemas';
 
 /**
@@ -38,7 +40,16 @@ class FrameReader {
   }
 
   private push(chunk: Buffer): void {
+    if (this.failure) return;
     this.buffer += this.decoder.write(chunk);
+    if (this.buffer.length > MAX_PROCESS_FRAME_BYTES && this.buffer.indexOf('\n') < 0) {
+      this.buffer = '';
+      this.failure = new GardenBadResponse(`process frame longer than ${MAX_PROCESS_FRAME_BYTES} bytes`, {
+        route: this.request.route, handle: this.request.handle,
+      });
+      this.socket.destroy();
+      return;
+    }
     let newline: number;
     while ((newline = this.buffer.indexOf('\n')) >= 0) {
       const line = this.buffer.slice(0, newline).trim();
@@ -126,9 +137,11 @@ async function readStartFrame(reader: FrameReader, request: HijackRequest): Prom
 /** Opens B or C and copies its raw bytes into `sink` (with backpressure); resolves at EOF. */
 async function attachOutput(
   connector: GardenConnector, handle: string, processId: string, streamId: string, name: 'stdout' | 'stderr', sink: Writable,
+  timeoutMs: number | undefined,
 ): Promise<{ socket: net.Socket; done: Promise<void> }> {
-  const path = `/containers/${handle}/processes/${processId}/attaches/${streamId}/${name}`;
-  const { socket, rest } = await hijackedRequest(connector, { method: 'GET', path, route: `GET ${path}`, handle });
+  const path = `/containers/${pathSegment(handle)}/processes/${pathSegment(processId)}/attaches/${pathSegment(streamId)}/${name}`;
+  const { socket, rest, settle } = await hijackedRequest(connector, { method: 'GET', path, route: `GET ${path}`, handle, timeoutMs });
+  settle(); // the output lasts as long as the process: only its head has a deadline
   const done = new Promise<void>((resolve) => {
     if (rest.length > 0) sink.write(rest);
     socket.on('data', (chunk: Buffer) => {
@@ -188,18 +201,19 @@ async function pumpStdin(socket: net.Socket, processId: string, stdin: NonNullab
 export async function streamProcess(
   connector: GardenConnector, logger: Logger, handle: string, request: HijackRequest, io: ProcessIO,
 ): Promise<GardenProcess> {
-  const { socket: control, rest } = await hijackedRequest(connector, request);
+  const { socket: control, rest, settle } = await hijackedRequest(connector, request);
   const reader = new FrameReader(control, rest, request);
   const sockets: net.Socket[] = [control];
   const closeAll = () => sockets.forEach((socket) => socket.destroy());
 
   try {
     const { processId, streamId } = await readStartFrame(reader, request);
+    settle();
     const outputs: Promise<void>[] = [];
     for (const name of ['stdout', 'stderr'] as const) {
       const sink = io[name];
       if (!sink) continue;
-      const attached = await attachOutput(connector, handle, processId, streamId, name, sink);
+      const attached = await attachOutput(connector, handle, processId, streamId, name, sink, request.timeoutMs);
       sockets.push(attached.socket);
       outputs.push(attached.done);
     }

@@ -21,6 +21,11 @@ export interface HijackedResponse {
   headers: Map<string, string>;
   /** Bytes that arrived together with the head: the start of the raw stream. */
   rest: Buffer;
+  /**
+   * Ends the request's deadline (call once the process's first frame arrived). Until then the socket is
+   * destroyed with an ETIMEDOUT error when the deadline passes.
+   */
+  settle(): void;
 }
 
 export interface HijackRequest {
@@ -31,6 +36,8 @@ export interface HijackRequest {
   /** For error messages. */
   route: string;
   handle?: string;
+  /** Deadline in ms from the connection to the caller's settle() (head, error body, first frame). 0: none. */
+  timeoutMs?: number;
 }
 
 const MAX_HEAD = 64 * 1024;
@@ -141,6 +148,12 @@ export async function hijackedRequest(connector: GardenConnector, request: Hijac
     '',
     '',
   ].join('\r\n');
+  const timeoutMs = request.timeoutMs ?? 0;
+  const timer = timeoutMs > 0
+    ? setTimeout(() => socket.destroy(Object.assign(new Error(`no complete answer within ${timeoutMs / 1000} s (the request's deadline)`), { code: 'ETIMEDOUT' })), timeoutMs)
+    : undefined;
+  const settle = () => clearTimeout(timer);
+  socket.once('close', settle);
   socket.write(body ? Buffer.concat([Buffer.from(head, 'latin1'), body]) : head);
 
   const { status, headers, rest } = await new Promise<{ status: number; headers: Map<string, string>; rest: Buffer }>(
@@ -185,5 +198,5 @@ export async function hijackedRequest(connector: GardenConnector, request: Hijac
   if (status < 200 || status > 299) throw await readErrorResponse(socket, request, status, headers, rest);
   // Keep a guard so a reset before the caller attaches its listeners cannot crash the process.
   socket.on('error', () => undefined);
-  return { socket, status, headers, rest };
+  return { socket, status, headers, rest, settle };
 }

@@ -1,10 +1,12 @@
 import { PassThrough, Writable } from 'node:stream';
 import type { ExecOptions, ExecResult, GardenClient, GardenClientOptions, ProcessIO } from './garden-client';
 import { createGardenConnector } from './garden-connector';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './garden-limits';
 import { GardenUnreachable } from './garden-errors';
 import { startDetached, streamProcess } from './garden-process';
 import type { HijackRequest } from './hijacked-request';
 import { type GardenRequest, createJsonTransport, routeOf } from './json-transport';
+import { pathSegment } from './url-path';
 import {
   type ProcessSpec,
   bandwidthLimitsSchema,
@@ -48,15 +50,17 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
   const { logger } = options;
   const address = { network: options.network, address: options.address };
   const connector = createGardenConnector(address, options.connectTimeoutMs ?? 5000);
-  const transport = createJsonTransport(connector, logger, options.retry);
+  const transport = createJsonTransport(connector, logger, options.retry, options.timeouts);
+  const requestMs = options.timeouts?.requestMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
 
-  const container = (handle: string, rest = '') => `/containers/${handle}${rest}`;
+  // Every value placed in a path is one encoded segment: a handle like 'vm?x=1' can never reach another route.
+  const container = (handle: string, rest = '') => `/containers/${pathSegment(handle)}${rest}`;
   const get = (path: string, handle?: string, query?: Record<string, string>): GardenRequest => ({ method: 'GET', path, handle, query });
 
   const processRequest = (handle: string, spec: ProcessSpec): HijackRequest => {
     const path = container(handle, '/processes');
     // Go always sends rlimits (a struct); keep the body shape the same.
-    return { method: 'POST', path, route: `POST ${path}`, handle, body: JSON.stringify({ rlimits: {}, ...spec }) };
+    return { method: 'POST', path, route: `POST ${path}`, handle, body: JSON.stringify({ rlimits: {}, ...spec }), timeoutMs: requestMs };
   };
 
   const client: GardenClient = {
@@ -71,7 +75,7 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
     },
 
     async create(spec) {
-      const request: GardenRequest = { method: 'POST', path: '/containers', json: spec, handle: spec.handle };
+      const request: GardenRequest = { method: 'POST', path: '/containers', json: spec, handle: spec.handle, long: true };
       return (await transport.call(request, handleSchema)).Handle;
     },
 
@@ -82,10 +86,10 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
     stop: (handle, kill) => transport.callVoid({ method: 'PUT', path: container(handle, '/stop'), json: { kill }, handle }),
 
     streamIn: (handle, { destination, user = 'root' }, tar) =>
-      transport.putTar({ method: 'PUT', path: container(handle, '/files'), query: { user, destination }, handle }, tar),
+      transport.putTar({ method: 'PUT', path: container(handle, '/files'), query: { user, destination }, handle, long: true }, tar),
 
     async streamOut(handle, { source, user = 'root' }) {
-      const request = get(container(handle, '/files'), handle, { user, source });
+      const request: GardenRequest = { ...get(container(handle, '/files'), handle, { user, source }), long: true };
       const body = await transport.getStream(request);
       // Re-emit a cut-short body as GardenUnreachable so consumers see which call failed.
       const out = new PassThrough();
@@ -100,11 +104,11 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
 
     properties: (handle) => transport.call(get(container(handle, '/properties'), handle), propertiesSchema),
     async property(handle, key) {
-      return (await transport.call(get(container(handle, `/properties/${key}`), handle), propertyValueSchema)).value;
+      return (await transport.call(get(container(handle, `/properties/${pathSegment(key)}`), handle), propertyValueSchema)).value;
     },
     setProperty: (handle, key, value) =>
-      transport.callVoid({ method: 'PUT', path: container(handle, `/properties/${key}`), json: { value }, handle }),
-    removeProperty: (handle, key) => transport.callVoid({ method: 'DELETE', path: container(handle, `/properties/${key}`), handle }),
+      transport.callVoid({ method: 'PUT', path: container(handle, `/properties/${pathSegment(key)}`), json: { value }, handle }),
+    removeProperty: (handle, key) => transport.callVoid({ method: 'DELETE', path: container(handle, `/properties/${pathSegment(key)}`), handle }),
     setGraceTime: (handle, graceTimeNs) =>
       transport.callVoid({ method: 'PUT', path: container(handle, '/grace_time'), json: Math.round(graceTimeNs), handle }),
 
@@ -125,8 +129,8 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
     run: (handle, spec, io: ProcessIO = {}) => streamProcess(connector, logger, handle, processRequest(handle, spec), io),
 
     attach(handle, processId, io: ProcessIO = {}) {
-      const path = container(handle, `/processes/${processId}`);
-      return streamProcess(connector, logger, handle, { method: 'GET', path, route: `GET ${path}`, handle }, io);
+      const path = container(handle, `/processes/${pathSegment(processId)}`);
+      return streamProcess(connector, logger, handle, { method: 'GET', path, route: `GET ${path}`, handle, timeoutMs: requestMs }, io);
     },
 
     runDetached: (handle, spec) => startDetached(connector, processRequest(handle, spec)),

@@ -3,6 +3,12 @@ import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { Logger } from '../log/logger';
 import type { GardenRetryOptions } from './garden-client';
+import {
+  DEFAULT_LONG_REQUEST_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type GardenTimeouts,
+  MAX_JSON_RESPONSE_BYTES,
+} from './garden-limits';
 import type { GardenConnector } from './garden-connector';
 import {
   GardenBadResponse,
@@ -16,13 +22,15 @@ import { emptyObjectSchema, errorBodySchema } from './garden-wire-schemas';
 /** One HTTP call on a non-process route. */
 export interface GardenRequest {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  /** Path with the handle etc. already in place (unescaped, as Go's client does). */
+  /** Path with the handle etc. already in place, each placed value encoded with pathSegment. */
   path: string;
   query?: Record<string, string>;
   /** Serialised with JSON.stringify and sent as application/json. */
   json?: unknown;
   /** For the error message (and ContainerNotFound's handle when the body has none). */
   handle?: string;
+  /** Use the long deadline (create, stream_in, stream_out) instead of the JSON routes' one. */
+  long?: boolean;
 }
 
 /** GETs retry on these codes only: the request cannot have had an effect, or is safe to repeat. */
@@ -49,7 +57,24 @@ export function routeOf(request: GardenRequest): string {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function createJsonTransport(connector: GardenConnector, logger: Logger, retry: GardenRetryOptions = {}): JsonTransport {
+/** A request that missed its deadline: Garden did not answer, or not completely, in time. Never retried. */
+export function timedOut(route: string, handle: string | undefined, ms: number): GardenUnreachable {
+  return new GardenUnreachable(`no complete answer within ${ms / 1000} s (the request's deadline)`, { route, handle, code: 'ETIMEDOUT' });
+}
+
+/** Runs `start` with an AbortSignal that fires after `ms`; `aborted()` tells whether it did. */
+function withDeadline<T>(ms: number, start: (signal: AbortSignal, aborted: () => boolean) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ms);
+  return start(controller.signal, () => controller.signal.aborted).finally(() => clearTimeout(timer));
+}
+
+export function createJsonTransport(
+  connector: GardenConnector, logger: Logger, retry: GardenRetryOptions = {}, timeouts: GardenTimeouts = {},
+): JsonTransport {
+  const requestMs = timeouts.requestMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const longRequestMs = timeouts.longRequestMs ?? DEFAULT_LONG_REQUEST_TIMEOUT_MS;
+  const deadlineOf = (request: GardenRequest) => (request.long ? longRequestMs : requestMs);
   const attempts = Math.max(1, retry.attempts ?? 4);
   const initialDelayMs = retry.initialDelayMs ?? 200;
   const maxDelayMs = retry.maxDelayMs ?? 2000;
@@ -87,6 +112,9 @@ export function createJsonTransport(connector: GardenConnector, logger: Logger, 
 
   function toGardenError(error: unknown, route: string, handle: string | undefined): unknown {
     if (error instanceof GardenError) return error;
+    if (isAxiosError(error) && /maxContentLength/.test(error.message)) {
+      return new GardenBadResponse(`response body larger than ${MAX_JSON_RESPONSE_BYTES} bytes (the limit for a JSON route)`, { route, handle });
+    }
     return unreachable(error, route, handle) ?? new GardenError(error instanceof Error ? error.message : String(error), { route, handle, cause: error });
   }
 
@@ -122,18 +150,28 @@ export function createJsonTransport(connector: GardenConnector, logger: Logger, 
     }
   }
 
+  /** One JSON-route exchange, body read whole (at most MAX_JSON_RESPONSE_BYTES) within the deadline. */
   async function send(request: GardenRequest): Promise<AxiosResponse<string>> {
     logger.debug('Garden request', { route: routeOf(request) });
-    const response = await http.request<string>({
-      method: request.method,
-      url: request.path,
-      params: request.query,
-      paramsSerializer: (params: Record<string, string>) => new URLSearchParams(params).toString(),
-      responseType: 'text',
-      ...(request.json === undefined
-        ? {}
-        : { data: JSON.stringify(request.json), headers: { 'Content-Type': 'application/json' } }),
-    });
+    const ms = deadlineOf(request);
+    const response = await withDeadline(ms, (signal, aborted) =>
+      http
+        .request<string>({
+          method: request.method,
+          url: request.path,
+          params: request.query,
+          paramsSerializer: (params: Record<string, string>) => new URLSearchParams(params).toString(),
+          responseType: 'text',
+          signal,
+          maxContentLength: MAX_JSON_RESPONSE_BYTES,
+          ...(request.json === undefined
+            ? {}
+            : { data: JSON.stringify(request.json), headers: { 'Content-Type': 'application/json' } }),
+        })
+        .catch((error: unknown) => {
+          throw aborted() ? timedOut(routeOf(request), request.handle, ms) : error;
+        }),
+    );
     logger.debug('Garden response', { route: routeOf(request), status: response.status });
     return response;
   }
@@ -164,10 +202,11 @@ export function createJsonTransport(connector: GardenConnector, logger: Logger, 
     let size = 0;
     for await (const chunk of stream) {
       const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-      if (size < MAX_ERROR_BODY) chunks.push(buffer);
+      chunks.push(buffer);
       size += buffer.length;
+      if (size >= MAX_ERROR_BODY) break; // the rest is never read (breaking destroys the stream)
     }
-    return Buffer.concat(chunks).toString('utf8');
+    return Buffer.concat(chunks).subarray(0, MAX_ERROR_BODY).toString('utf8');
   }
 
   return {
@@ -192,16 +231,25 @@ export function createJsonTransport(connector: GardenConnector, logger: Logger, 
         tarError = error;
       };
       tar.once('error', onTarError);
+      const ms = deadlineOf(request);
       try {
-        const response = await http.request<string>({
-          method: 'PUT',
-          url: request.path,
-          params: request.query,
-          paramsSerializer: (params: Record<string, string>) => new URLSearchParams(params).toString(),
-          responseType: 'text',
-          data: tar,
-          headers: { 'Content-Type': 'application/x-tar' },
-        });
+        const response = await withDeadline(ms, (signal, aborted) =>
+          http
+            .request<string>({
+              method: 'PUT',
+              url: request.path,
+              params: request.query,
+              paramsSerializer: (params: Record<string, string>) => new URLSearchParams(params).toString(),
+              responseType: 'text',
+              data: tar,
+              headers: { 'Content-Type': 'application/x-tar' },
+              signal,
+              maxContentLength: MAX_JSON_RESPONSE_BYTES,
+            })
+            .catch((error: unknown) => {
+              throw aborted() ? timedOut(route, request.handle, ms) : error;
+            }),
+        );
         logger.debug('Garden response', { route, status: response.status });
         parseOk(response, request, emptyObjectSchema);
       } catch (error) {
@@ -220,20 +268,38 @@ export function createJsonTransport(connector: GardenConnector, logger: Logger, 
 
     getStream(request) {
       const route = routeOf(request);
+      const ms = deadlineOf(request);
       return withRetry(request, async () => {
         logger.debug('Garden request', { route });
-        const response = await http.request<Readable>({
-          method: 'GET',
-          url: request.path,
-          params: request.query,
-          paramsSerializer: (params: Record<string, string>) => new URLSearchParams(params).toString(),
-          responseType: 'stream',
-        });
-        logger.debug('Garden response', { route, status: response.status });
-        if (response.status < 200 || response.status > 299) {
-          throw errorForStatus(response.status, await readCapped(response.data), route, request.handle);
+        // One deadline for the head and the whole body: the body is destroyed with ETIMEDOUT when it passes.
+        const controller = new AbortController();
+        const started: { body?: Readable } = {};
+        const timer = setTimeout(() => {
+          if (started.body === undefined) controller.abort();
+          else started.body.destroy(Object.assign(new Error(`no complete answer within ${ms / 1000} s (the request's deadline)`), { code: 'ETIMEDOUT' }));
+        }, ms);
+        let response: AxiosResponse<Readable>;
+        try {
+          response = await http.request<Readable>({
+            method: 'GET',
+            url: request.path,
+            params: request.query,
+            paramsSerializer: (params: Record<string, string>) => new URLSearchParams(params).toString(),
+            responseType: 'stream',
+            signal: controller.signal,
+          });
+        } catch (error) {
+          clearTimeout(timer);
+          throw controller.signal.aborted ? timedOut(route, request.handle, ms) : error;
         }
-        return response.data;
+        logger.debug('Garden response', { route, status: response.status });
+        const body = response.data;
+        started.body = body;
+        body.once('close', () => clearTimeout(timer));
+        if (response.status < 200 || response.status > 299) {
+          throw errorForStatus(response.status, await readCapped(body), route, request.handle);
+        }
+        return body;
       });
     },
   };

@@ -1,21 +1,20 @@
 import { z } from 'zod';
 import { InvalidRequest } from '../errors/cpi-errors';
+import { cidProblem } from './cid';
 
 /**
- * A cid that is safe to use as one path component: no '/', no '..', no NUL, not empty.
- * Every stemcell, VM, disk and snapshot cid passes through this before it touches a path.
+ * A stemcell, VM, disk or snapshot cid: the one rule of ./cid.ts (letters, digits, '.', '_', '-'; not
+ * starting with '.'), checked before anything else happens. Every cid passes it before it touches a path
+ * or a Garden URL.
  */
-export const plainId = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(255, 'must be at most 255 characters')
-  .refine((value) => !value.includes('/') && !value.includes('\0') && !value.includes('..') && value !== '.', {
-    message: "must be a plain id (no '/', '..' or NUL)",
-  });
+export const plainId = z.string().superRefine((value, context) => {
+  const problem = cidProblem(value);
+  if (problem !== undefined) context.addIssue({ code: 'custom', message: `${problem}, got ${JSON.stringify(value.slice(0, 100))}` });
+});
 
-/** Throws InvalidRequest unless `cid` is safe as one path component (callers validate too; this is the last guard). */
+/** Throws InvalidRequest unless `cid` is a cid (callers validate too; this is the last guard before a path). */
 export function assertPlainId(kind: string, cid: string): string {
-  const parsed = plainId.safeParse(cid);
-  if (!parsed.success) throw new InvalidRequest(`Invalid ${kind} cid '${cid}': ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  const problem = cidProblem(cid);
+  if (problem !== undefined) throw new InvalidRequest(`Invalid ${kind} cid ${JSON.stringify(cid.slice(0, 100))}: ${problem}`);
   return cid;
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidRequest } from '../errors/cpi-errors';
 import { type CpiConfig, parseCpiConfig } from '../config/cpi-config';
+import { parseJsonText } from '../config/json-text';
 
 /**
  * The config path is the first argument (our job template), or `-configPath=<path>` as the upstream
@@ -27,14 +28,11 @@ export function loadConfig(argv: readonly string[]): CpiConfig {
   } catch (error) {
     throw new InvalidRequest(`Invalid CPI config '${path}': cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  let json: unknown;
+  // Never echo the text: cpi.json holds the mbus and blobstore passwords.
+  const json = parseJsonText(text);
+  if (!json.ok) throw new InvalidRequest(`Invalid CPI config '${path}': not valid JSON (${json.where})`);
   try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new InvalidRequest(`Invalid CPI config '${path}': not valid JSON (${(error as Error).message})`);
-  }
-  try {
-    return parseCpiConfig(json);
+    return parseCpiConfig(json.value);
   } catch (error) {
     throw new InvalidRequest(`Invalid CPI config '${path}': ${(error as Error).message}`);
   }

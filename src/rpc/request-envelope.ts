@@ -2,6 +2,8 @@
 import * as z from 'zod/mini';
 import { InvalidRequest } from '../errors/cpi-errors';
 import { describeFirstIssue, type ValidationIssue } from '../errors/validation-message';
+import { parseJsonText } from '../config/json-text';
+import { MAX_REQUEST_ID_LENGTH, printable } from '../log/printable';
 
 export const requestEnvelopeSchema = z.object({
   method: z.string().check(z.minLength(1, 'must be a non-empty string')),
@@ -15,14 +17,10 @@ export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
 /** Parses the raw stdin text into the request envelope, or throws InvalidRequest naming the problem. */
 export function parseRequest(text: string): RequestEnvelope {
   if (text.trim() === '') throw new InvalidRequest('Invalid request: stdin was empty, expected one JSON object');
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    // JSON.parse quotes part of the input, which may hold secrets: keep only the position.
-    const position = /position (\d+)/.exec((error as Error).message)?.[1];
-    throw new InvalidRequest(`Invalid request: not valid JSON${position === undefined ? '' : ` (at position ${position})`}`);
-  }
+  // JSON.parse quotes part of the input, which may hold secrets: keep only the position.
+  const parsed = parseJsonText(text);
+  if (!parsed.ok) throw new InvalidRequest(`Invalid request: not valid JSON (${parsed.where})`);
+  const json = parsed.value;
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new InvalidRequest(`Invalid request: expected a JSON object, got ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json}`);
   }
@@ -33,8 +31,12 @@ export function parseRequest(text: string): RequestEnvelope {
   return result.data;
 }
 
-/** The request id the Director sends in context.request_id (bosh-cli sends none). */
+/**
+ * The request id the Director sends in context.request_id (bosh-cli sends none), made safe for a log line:
+ * control characters escaped and at most MAX_REQUEST_ID_LENGTH characters, so a newline in it cannot
+ * forge log lines wherever it is logged or echoed.
+ */
 export function requestIdOf(request: RequestEnvelope): string | undefined {
   const id = request.context?.request_id;
-  return typeof id === 'string' ? id : undefined;
+  return typeof id === 'string' ? printable(id, MAX_REQUEST_ID_LENGTH) : undefined;
 }

@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import { readProcessStdin, writeProcessStdout } from './process-io';
 import { InvalidRequest } from '../errors/cpi-errors';
 import type { Logger } from '../log/logger';
+import { printable } from '../log/printable';
 import { createStderrLogger, parseLogLevel } from '../log/stderr-logger';
 import { dispatch } from './dispatch';
 import { loadConfig } from './load-config';
@@ -78,11 +79,11 @@ export async function answerRequest(io: CpiProcessIo): Promise<CpiResponse> {
   } catch (error) {
     const method = request?.method ?? 'request';
     const response = errorResponse(error, '');
-    logger.error(`${method} failed`, { error: response.error });
+    logger.error(`${printable(method, 100)} failed`, { error: response.error });
     if (!(error instanceof Error) || error.name === 'TypeError' || error.name === 'RangeError') {
       logger.debug('Unexpected error', { stack: error instanceof Error ? error.stack : String(error) });
     }
-    return { ...response, log: `${method.slice(0, 100)}: failed with ${response.error?.type ?? 'error'} (${elapsed()})` };
+    return { ...response, log: `${printable(method, 100)}: failed with ${response.error?.type ?? 'error'} (${elapsed()})` };
   }
 }
 

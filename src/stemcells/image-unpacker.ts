@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, statfs } from 'node:fs/promises';
 import { Readable, type Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -170,6 +170,13 @@ async function openImage(imagePath: string): Promise<number> {
   return size;
 }
 
+/** Whether the filesystem holding `path` has (almost) no room left: under 16 MiB free, or no free inode. */
+async function filesystemFull(path: string): Promise<boolean> {
+  const info = await statfs(path).catch(() => undefined);
+  if (info === undefined) return false;
+  return info.bavail === 0 || info.bfree * info.bsize < 16 * 1024 * 1024 || info.ffree === 0;
+}
+
 /** Turns tar/gzip/zlib complaints into one cause naming the image or the target. */
 function describeFailure(imagePath: string, target: string, detail: string): ImageUnpackError {
   const text = detail.trim();
@@ -240,6 +247,11 @@ async function streamThroughChild(
     throw describeFailure(imagePath, target, `${code} ${(inflateError as Error).message}`);
   }
   if (result.code !== 0) {
+    const shortWrite = /Wrote only \d+ of \d+ bytes/.exec(result.stderr);
+    // GNU tar reports a full disk as a short write, without naming ENOSPC: ask the filesystem.
+    if (shortWrite && (await filesystemFull(target))) {
+      throw new ImageUnpackError(`no space left on device while writing '${target}' (tar: ${shortWrite[0]})`);
+    }
     throw describeFailure(imagePath, target, result.stderr || `${child.command} exited with ${String(result.code ?? result.signal)}`);
   }
   // The child succeeded; a write it refused after it was done (EPIPE) does not matter.

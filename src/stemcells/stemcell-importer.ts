@@ -1,9 +1,10 @@
-import { access, chmod, constants, lstat, mkdir, rename, rm } from 'node:fs/promises';
+import { access, chmod, constants, lstat, mkdir, rename } from 'node:fs/promises';
 import { ensurePrivateDir } from '../host/private-dirs';
 import { join } from 'node:path';
 import { CloudError, withContext } from '../errors/cpi-errors';
 import { describeFirstIssue, formatIssuePath } from '../errors/validation-message';
 import type { Locks } from '../host/file-lock';
+import { removeTree } from '../host/remove-tree';
 import type { Logger } from '../log/logger';
 import { checkImageFile, expandImage, gunzipImage, type GunzipStrategy, type UnpackResult } from './image-unpacker';
 import { isLightStemcell, lightStemcellPropertiesSchema } from './light-stemcell';
@@ -75,7 +76,7 @@ export function createStemcellImporter(deps: StemcellImporterDeps): StemcellImpo
       logger.debug('Unpacked stemcell image', { temp, bytes: result.bytesRead, sha1: result.sha1 });
       return { temp, result };
     } catch (error) {
-      await rm(temp, { recursive: true, force: true }).catch(() => undefined);
+      await removeTree(temp).catch(() => undefined);
       throw error;
     }
   }
@@ -84,7 +85,7 @@ export function createStemcellImporter(deps: StemcellImporterDeps): StemcellImpo
   async function settle(cid: string, temp: string, key: string, sha1: string, manifest: StemcellManifest | undefined, logger: Logger): Promise<void> {
     if (await pathExists(join(deps.stemcellsDir, dataName(key)))) {
       logger.info('Identical stemcell already imported; sharing its data', { cid, data: dataName(key) });
-      await rm(temp, { recursive: true, force: true });
+      await removeTree(temp);
     } else {
       const record: DataRecord = { key, sha1, format, manifest, imported_at: now().toISOString() };
       await writeRecord(dataRecordPath(deps.stateDir, key), record);
@@ -133,7 +134,7 @@ export function createStemcellImporter(deps: StemcellImporterDeps): StemcellImpo
       await deps.locks.withLock(lockNameForKey(key), () => settle(cid, temp, key, result.sha1, manifest, logger));
     } catch (error) {
       // Gone already when it was renamed into place; otherwise nothing may stay behind.
-      if (unpacked !== undefined) await rm(unpacked.temp, { recursive: true, force: true }).catch(() => undefined);
+      if (unpacked !== undefined) await removeTree(unpacked.temp).catch(() => undefined);
       throw error;
     }
     return cid;

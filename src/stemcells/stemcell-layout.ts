@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { isCid } from '../ids/cid';
 
 /**
  * Names inside stemcells_dir. Every stemcell cid is `<stemcells_dir>/<cid>` as upstream (Garden's image
@@ -49,9 +50,9 @@ export function dataRecordPath(stateDir: string, key: string): string {
 }
 
 /**
- * A cid that may name an entry of stemcells_dir: one plain path component (the rule of plainId in
- * src/actions/shared-schemas.ts), and never one of our hidden names.
+ * A cid that may name an entry of stemcells_dir: the one cid rule (src/ids/cid.ts), which also keeps
+ * it clear of our hidden (dot) names.
  */
 export function isStemcellCid(cid: string): boolean {
-  return cid.length > 0 && cid.length <= 255 && !cid.startsWith('.') && !cid.includes('/') && !cid.includes('\0');
+  return isCid(cid);
 }

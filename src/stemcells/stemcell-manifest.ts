@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 
@@ -70,11 +71,45 @@ export function parseStemcellManifest(text: string): StemcellManifest {
   return parsed.success ? parsed.data : {};
 }
 
-/** Reads the manifest beside the image; a missing or unreadable manifest is not an error (undefined). */
+/** The largest stemcell.MF read, in bytes (real ones are under 1 KiB); a larger one is ignored. */
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
+
+/**
+ * The text of `path` if it is a regular file of at most MAX_MANIFEST_BYTES, else undefined. Opened with
+ * O_NOFOLLOW (a symlink, e.g. to /dev/zero, is not followed) and O_NONBLOCK (opening a FIFO never waits
+ * for a writer), then checked with fstat before a byte is read, so a hostile manifest costs no time and
+ * at most 1 MiB of memory.
+ */
+async function readSmallRegularFile(path: string): Promise<string | undefined> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => undefined);
+  if (handle === undefined) return undefined;
+  try {
+    const info = await handle.stat();
+    if (!info.isFile() || info.size > MAX_MANIFEST_BYTES) return undefined;
+    // One byte more than fstat said, to notice a file that grows while it is read.
+    const buffer = Buffer.alloc(info.size + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > info.size) return undefined;
+    }
+    return buffer.subarray(0, length).toString('utf8');
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reads the manifest beside the image. A missing or unreadable manifest, and one that is not a small
+ * regular file (a symlink, a FIFO, a device, over 1 MiB), is not an error: undefined, as if absent.
+ */
 export async function readStemcellManifest(imagePath: string): Promise<StemcellManifest | undefined> {
   for (const name of ['stemcell.MF', 'stemcell_metadata.yml']) {
-    const path = join(dirname(imagePath), name);
-    const text = await readFile(path, 'utf8').catch(() => undefined);
+    const text = await readSmallRegularFile(join(dirname(imagePath), name));
     if (text !== undefined) return parseStemcellManifest(text);
   }
   return undefined;

@@ -1,6 +1,7 @@
 import { lstat, readlink, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CloudError, withContext } from '../errors/cpi-errors';
+import { cidProblem } from '../ids/cid';
 import type { Locks } from '../host/file-lock';
 import type { Logger } from '../log/logger';
 import { dockerUri } from './light-stemcell';
@@ -72,7 +73,7 @@ export function createStemcellStore(deps: StemcellDataDirs & { locks: Locks }): 
           logger.info('Light stemcell of the upstream CPI: nothing stored, nothing to delete', { cid });
           return;
         }
-        if (!isStemcellCid(cid)) throw new CloudError("not a stemcell cid (must be a plain id: no '/', '..', NUL or leading '.')");
+        if (!isStemcellCid(cid)) throw new CloudError(`not a stemcell cid: ${cidProblem(cid) ?? 'invalid'}`);
         const lightPath = lightRecordPath(deps.stateDir, cid);
         if ((await readRecord(lightPath, lightRecordSchema)) !== undefined) {
           await rm(lightPath, { force: true });

@@ -4,6 +4,7 @@ import type { Locks } from '../host/file-lock';
 import type { Logger } from '../log/logger';
 import { CloudError, VMNotFound, withContext } from '../errors/cpi-errors';
 import { describeFirstIssue } from '../errors/validation-message';
+import { parseJsonText } from '../config/json-text';
 import { agentSettingsSchema, type AgentSettings } from './agent-settings';
 import { rewriteFileInPlace, writeFileAtomic } from './host-files';
 import { vmHostPaths, vmLockName, type VmDirsConfig } from './vm-paths';
@@ -39,14 +40,11 @@ function serialise(settings: AgentSettings): string {
 }
 
 function parseSettings(text: string, where: string): AgentSettings {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new CloudError(`Agent settings in ${where} are not JSON: ${(error as Error).message}`);
-  }
-  const parsed = agentSettingsSchema.safeParse(json);
-  if (!parsed.success) throw new CloudError(`Agent settings in ${where} are invalid: ${describeFirstIssue(parsed.error.issues, json)}`);
+  // Never echo the text: agent settings hold the mbus password and the Director's env.
+  const json = parseJsonText(text);
+  if (!json.ok) throw new CloudError(`Agent settings in ${where} are not valid JSON (${json.where})`);
+  const parsed = agentSettingsSchema.safeParse(json.value);
+  if (!parsed.success) throw new CloudError(`Agent settings in ${where} are invalid: ${describeFirstIssue(parsed.error.issues, json.value)}`);
   return parsed.data;
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { ensurePrivateDir } from '../host/private-dirs';
 import type { CpiConfig } from '../config/cpi-config';
-import type { GardenClient } from '../garden/garden-client';
+import { GardenUnreachable, type GardenClient } from '../garden/garden-client';
 import type { HostMounts } from '../host/mounts';
 import type { Logger } from '../log/logger';
 import { withContext } from '../errors/cpi-errors';
@@ -64,6 +64,9 @@ export interface VmCreatorDeps {
   logger: Logger;
   newId?: () => string;
 }
+
+/** Connection errors that mean the request never reached Garden. */
+const NEVER_SENT_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOENT']);
 
 export function createVmCreator(deps: VmCreatorDeps): VmCreator {
   const { actions } = deps.config;
@@ -152,9 +155,25 @@ export function createVmCreator(deps: VmCreatorDeps): VmCreator {
           resources: request.resources,
         });
         log.debug('Creating container', { vm: vmCid, network: gardenNetwork, init: request.init });
-        // Undo is pushed first: a create that timed out may still have made the container.
-        undo.push({ what: 'container', run: () => deps.teardown.destroyContainer(vmCid) });
-        await deps.garden.create(spec);
+        // Undo is pushed first: a create that timed out may still have made the container, or may still
+        // be making it (gdn can finish it after our destroy found nothing). Then the records and the
+        // creating marker stay, so the next create_vm (this process being dead) destroys it if it appears.
+        let createMayStillFinish = false;
+        undo.push({
+          what: 'container',
+          run: async () => {
+            const existed = await deps.teardown.destroyContainer(vmCid);
+            if (!existed && createMayStillFinish) {
+              throw new Error("Garden's create did not answer, so it may still make the container; the next create_vm finishes the rollback");
+            }
+          },
+        });
+        try {
+          await deps.garden.create(spec);
+        } catch (error) {
+          createMayStillFinish = error instanceof GardenUnreachable && !NEVER_SENT_CODES.has(error.code);
+          throw error;
+        }
 
         if (request.resources.ports.length > 0) {
           step = 'Forwarding host ports';

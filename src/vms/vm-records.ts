@@ -2,6 +2,7 @@ import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { readOwnFile } from '../host/own-files';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { parseJsonText } from '../config/json-text';
 import { writeFileAtomic } from './host-files';
 import { vmHostPaths, vmsStateRoot, type VmDirsConfig } from './vm-paths';
 
@@ -54,8 +55,10 @@ export function createVmRecords(dirs: VmDirsConfig): VmRecords {
     async read(vmCid) {
       const text = await readOwnFile(vmHostPaths(dirs, vmCid).recordFile).catch(() => undefined);
       if (text === undefined) return undefined;
-      const parsed = vmRecordSchema.safeParse(JSON.parse(text));
-      return parsed.success ? parsed.data : undefined;
+      // A record that is not valid JSON is treated like one that does not match: absent.
+      const json = parseJsonText(text);
+      const parsed = json.ok ? vmRecordSchema.safeParse(json.value) : undefined;
+      return parsed?.success ? parsed.data : undefined;
     },
 
     async markCreating(vmCid, owner) {

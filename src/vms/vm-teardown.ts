@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import type { HostMounts } from '../host/mounts';
+import { removeTree } from '../host/remove-tree';
 import type { Locks } from '../host/file-lock';
 import type { Logger } from '../log/logger';
 import { CloudError, withContext } from '../errors/cpi-errors';
@@ -14,7 +15,8 @@ export interface ContainerDestroyer {
 
 /** Undoes a VM piece by piece (create_vm rollback) or all at once (delete_vm); every step is idempotent. */
 export interface VmTeardown {
-  destroyContainer(vmCid: string): Promise<void>;
+  /** Resolves true when a container was destroyed, false when there was none. */
+  destroyContainer(vmCid: string): Promise<boolean>;
   removePortRules(vmCid: string): Promise<void>;
   /** Unmounts everything under the VM's host dirs, then removes them. Never follows a mount. */
   removeHostDirs(vmCid: string): Promise<void>;
@@ -55,12 +57,12 @@ export function createVmTeardown(deps: VmTeardownDeps): VmTeardown {
       const left = await deps.mounts.mountsUnder(dir);
       if (left.length > 0) throw new CloudError(`Still mounted under '${dir}': ${left.map((m) => m.target).join(', ')}`);
       try {
-        await rm(dir, { recursive: true, force: true });
+        // rm -rf: a VM's root (its upper dir) can hold any number of files; constant memory.
+        await removeTree(dir);
         return;
       } catch (error) {
         // A container's mount namespace can hold the dir busy for a moment after destroy.
-        const code = (error as NodeJS.ErrnoException).code;
-        if ((code !== 'EBUSY' && code !== 'ENOTEMPTY') || attempt >= REMOVE_ATTEMPTS) throw error;
+        if (attempt >= REMOVE_ATTEMPTS) throw error;
         deps.logger.info('Host dir busy, retrying removal', { dir, attempt });
         await sleep(200 * attempt);
       }
@@ -69,9 +71,10 @@ export function createVmTeardown(deps: VmTeardownDeps): VmTeardown {
 
   const teardown: VmTeardown = {
     async destroyContainer(vmCid) {
-      await withContext('Destroying container', async () => {
+      return withContext('Destroying container', async () => {
         const existed = await deps.containers.destroyIfExists(vmCid);
         if (!existed) deps.logger.info('Container already gone', { vm: vmCid });
+        return existed;
       });
     },
 

@@ -57,7 +57,15 @@ function notImplemented(name: string): MethodHandler {
 export function createMethods(config: CpiConfig, logger: Logger): MethodTable {
   // Shared adapters (one per call process).
   const garden = lazy(() =>
-    createGardenClient({ network: config.warden.connect_network, address: config.warden.connect_address, logger }),
+    createGardenClient({
+      network: config.warden.connect_network,
+      address: config.warden.connect_address,
+      logger,
+      timeouts: {
+        requestMs: config.warden.request_timeout_seconds * 1000,
+        longRequestMs: config.warden.long_request_timeout_seconds * 1000,
+      },
+    }),
   );
   const runner = lazy(createCommandRunner);
   const locks = lazy(() => createFileLocks(join(config.actions.state_dir, 'locks'), logger));

@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { BUNDLE, request, tempConfig, type CpiRun } from '../support/cpi-process';
+import { buildRootfsImage, writeManifest } from './stemcell-fixture';
+
+// delete_stemcell of a huge expanded tree runs in constant memory, no slower than `rm -rf`.
+
+const DIRS = 200;
+const FILES_PER_DIR = 1000; // 200,000 entries
+
+/** DIRS dirs of FILES_PER_DIR empty files each under `root`. */
+function populate(root: string): void {
+  execFileSync('bash', ['-c', `set -e; cd "$1"; for d in $(seq ${DIRS}); do mkdir "big-$d"; (cd "big-$d" && seq ${FILES_PER_DIR} | xargs touch); done`, 'populate', root]);
+}
+
+/** Runs one CPI call and samples its peak RSS (VmHWM) until it exits. */
+function callMeasured(configPath: string, method: string, args: unknown[]): Promise<{ run: CpiRun; ms: number; peakKb: number }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [BUNDLE, configPath], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let peakKb = 0;
+    const sample = setInterval(() => {
+      readFile(`/proc/${child.pid}/status`, 'utf8').then((status) => {
+        peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
+      }, () => undefined);
+    }, 20);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.once('error', reject);
+    child.once('close', (status, signal) => {
+      clearInterval(sample);
+      const ms = Date.now() - started;
+      const stdout = Buffer.concat(out).toString('utf8');
+      try {
+        resolve({ run: { status, signal, stdout, stderr: Buffer.concat(err).toString('utf8'), response: JSON.parse(stdout) as CpiRun['response'] }, ms, peakKb });
+      } catch {
+        reject(new Error(`stdout is not JSON: ${stdout.slice(0, 300)}`));
+      }
+    });
+    child.stdin.end(request(method, args));
+  });
+}
+
+describe('delete_stemcell of an expanded tree with 200,000 entries', () => {
+  let dir: string;
+  let configPath: string;
+  before(async () => {
+    ({ dir, configPath } = await tempConfig());
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('takes constant memory and no longer than rm -rf of the same tree', async () => {
+    const image = await buildRootfsImage(join(dir, 'image'));
+    await writeManifest(image, { sha1: true });
+    const created = await callMeasured(configPath, 'create_stemcell', [image, null]);
+    assert.equal(created.run.response.error, null, JSON.stringify(created.run.response));
+    const cid = created.run.response.result as string;
+    const stemcellsDir = join(dir, 'stemcells');
+    const data = join(stemcellsDir, await readlink(join(stemcellsDir, cid)));
+    populate(data);
+
+    const reference = join(dir, 'reference');
+    execFileSync('mkdir', [reference]);
+    populate(reference);
+    const rmStarted = Date.now();
+    execFileSync('rm', ['-rf', reference]);
+    const rmMs = Date.now() - rmStarted;
+
+    const deleted = await callMeasured(configPath, 'delete_stemcell', [cid]);
+    assert.equal(deleted.run.response.error, null, JSON.stringify(deleted.run.response));
+    assert.deepEqual(await readdir(stemcellsDir), []);
+    console.log(`delete_stemcell: ${deleted.ms} ms, peak RSS ${Math.round(deleted.peakKb / 1024)} MiB; rm -rf: ${rmMs} ms`);
+    assert.ok(deleted.peakKb < 120 * 1024, `peak RSS ${deleted.peakKb} KiB`);
+    // The CPI's own start-up (~0.1-0.3 s) on top of rm's time; 2x because other suites share this machine.
+    assert.ok(deleted.ms < rmMs * 2 + 1500, `delete_stemcell ${deleted.ms} ms vs rm -rf ${rmMs} ms`);
+  });
+});
