@@ -15,11 +15,11 @@ import { normaliseConfigKeys } from './config-keys';
 const absolutePath = z.string().check(z.refine((value) => value.startsWith('/'), 'must be an absolute path'));
 const withDefault = <T extends z.ZodMiniType>(schema: T, value: z.output<T>) => z._default(schema, value as never);
 
-/** A number of seconds in (0, max]; the message names the range and what came. */
+/** A number of seconds in (0, max]; the message names the range (what came is added by the validation wording). */
 const seconds = (max: number) =>
-  z.number({ error: (issue) => `expected a number of seconds, got ${JSON.stringify(issue.input) ?? 'undefined'}` }).check(
+  z.number({ error: () => 'expected a number of seconds' }).check(
     z.refine((value) => value > 0 && value <= max, {
-      error: (issue) => `expected seconds greater than 0 and at most ${max}, got ${JSON.stringify(issue.input)}`,
+      error: () => `expected seconds greater than 0 and at most ${max}`,
     }),
   );
 
