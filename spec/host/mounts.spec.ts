@@ -188,6 +188,10 @@ describe('createHostMounts (real mounts, root)', () => {
       await new Promise((done) => holder.once('exit', done));
     }
     await mounts.unmount(target);
+    // autoclear frees the device on its last close, which a udev probe of the unmount event may delay briefly.
+    for (let wait = 0; wait < 50 && (await mounts.loopDevicesFor(image)).length > 0; wait += 1) {
+      await new Promise((done) => setTimeout(done, 100));
+    }
     assert.deepEqual(await mounts.loopDevicesFor(image), []);
   });
 });
