@@ -253,7 +253,8 @@ describe('VM lifecycle through the bundle', () => {
     const properties = fx.emulator.containerState(cid)?.properties ?? {};
     assert.equal(properties['bosh.index'], '0');
     assert.equal(properties['bosh.name'], 'zookeeper/0');
-    assert.equal(metadata.connections, 3);
+    // One read of the properties, then one request per changed key (an identical call costs 1).
+    assert.equal(metadata.connections, 4);
 
     const reboot = await counted('reboot_vm', [cid]);
     assert.equal(reboot.response.error, null, reboot.run.stderr);
