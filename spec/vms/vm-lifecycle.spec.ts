@@ -253,8 +253,9 @@ describe('VM lifecycle through the bundle', () => {
     const properties = fx.emulator.containerState(cid)?.properties ?? {};
     assert.equal(properties['bosh.index'], '0');
     assert.equal(properties['bosh.name'], 'zookeeper/0');
-    // One info first: gdn answers 200 to setting a property of a container it does not have.
-    assert.equal(metadata.connections, 4);
+    // The VM finder's info first (gdn answers 200 to setting a property of a container it does not have),
+    // one read of the properties, then one request per changed key.
+    assert.equal(metadata.connections, 5);
 
     const reboot = await counted('reboot_vm', [cid]);
     assert.equal(reboot.response.error, null, reboot.run.stderr);

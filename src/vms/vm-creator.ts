@@ -65,9 +65,6 @@ export interface VmCreatorDeps {
   newId?: () => string;
 }
 
-/** Connection errors that mean the request never reached Garden. */
-const NEVER_SENT_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOENT']);
-
 export function createVmCreator(deps: VmCreatorDeps): VmCreator {
   const { actions } = deps.config;
   const newId = deps.newId ?? randomUUID;
@@ -156,8 +153,8 @@ export function createVmCreator(deps: VmCreatorDeps): VmCreator {
         });
         log.debug('Creating container', { vm: vmCid, network: gardenNetwork, init: request.init });
         // Undo is pushed first: a create that timed out may still have made the container, or may still
-        // be making it (gdn can finish it after our destroy found nothing). Then the records and the
-        // creating marker stay, so the next create_vm (this process being dead) destroys it if it appears.
+        // be making it (gdn finishes it after our destroy found nothing). Then the records and the creating
+        // marker stay, so the next create_vm (this process being dead) destroys it if it appeared.
         let createMayStillFinish = false;
         undo.push({
           what: 'container',
@@ -171,7 +168,9 @@ export function createVmCreator(deps: VmCreatorDeps): VmCreator {
         try {
           await deps.garden.create(spec);
         } catch (error) {
-          createMayStillFinish = error instanceof GardenUnreachable && !NEVER_SENT_CODES.has(error.code);
+          // Only a create we gave up on (its deadline passed) may still be in progress in Garden; a
+          // connection Garden dropped or refused ended its handling.
+          createMayStillFinish = error instanceof GardenUnreachable && error.code === 'ETIMEDOUT';
           throw error;
         }
 
