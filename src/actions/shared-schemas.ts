@@ -12,7 +12,7 @@ export const stemcellCid = z.string().superRefine((value, context) => {
   if (value.startsWith(UPSTREAM_LIGHT_STEMCELL_PREFIX) && value.length > UPSTREAM_LIGHT_STEMCELL_PREFIX.length) return;
   const problem = cidProblem(value);
   if (problem !== undefined) {
-    context.addIssue({ code: 'custom', message: `${problem} (or light://<reference>), got ${JSON.stringify(value.slice(0, 100))}` });
+    context.addIssue({ code: 'custom', message: `${problem} (or light://<reference>)` });
   }
 });
 

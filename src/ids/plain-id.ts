@@ -9,7 +9,8 @@ import { cidProblem } from './cid';
  */
 export const plainId = z.string().superRefine((value, context) => {
   const problem = cidProblem(value);
-  if (problem !== undefined) context.addIssue({ code: 'custom', message: `${problem}, got ${JSON.stringify(value.slice(0, 100))}` });
+  // What came is added by the validation wording (src/errors/validation-message.ts).
+  if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
 });
 
 /** Throws InvalidRequest unless `cid` is a cid (callers validate too; this is the last guard before a path). */
