@@ -80,13 +80,21 @@ async function feedImage(imagePath: string, sink: Writable, meter: ImageMeter): 
   const buffers = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
   let writeError: unknown;
   let pending: Promise<void> = Promise.resolve();
-  const write = (chunk: Buffer) =>
-    new Promise<void>((resolve) =>
-      sink.write(chunk, (error) => {
-        writeError ??= error ?? undefined;
-        resolve();
-      }),
-    );
+  // A sink destroyed mid-write (its pipeline failed: a full disk, a malformed tar) may never call a
+  // pending write or end callback back; its 'close' settles the wait instead (seen: a hang on ENOSPC).
+  const settled = (resolve: () => void) => {
+    const onClose = () => {
+      writeError ??= new Error('the writer closed before the image was written');
+      resolve();
+    };
+    sink.once('close', onClose);
+    return (error?: Error | null) => {
+      sink.off('close', onClose);
+      writeError ??= error ?? undefined;
+      resolve();
+    };
+  };
+  const write = (chunk: Buffer) => new Promise<void>((resolve) => sink.write(chunk, settled(resolve)));
   try {
     for (let index = 0; ; index += 1) {
       const buffer = buffers[index % 2] ?? Buffer.alloc(0);
@@ -100,11 +108,9 @@ async function feedImage(imagePath: string, sink: Writable, meter: ImageMeter): 
     await pending;
     if (writeError === undefined && !sink.destroyed) {
       await new Promise<void>((resolve) => {
-        sink.once('error', (error) => {
-          writeError ??= error;
-          resolve();
-        });
-        sink.end(resolve);
+        const done = settled(resolve);
+        sink.once('error', done);
+        sink.end(() => done());
       });
     }
   } finally {
