@@ -1,7 +1,6 @@
 import { after, before, describe, it } from 'node:test';
-import { spawn } from 'node:child_process';
 import { type CpiEnvironment, startCpiEnvironment } from '../support/cpi-environment';
-import { BUNDLE, type CpiRun, request } from '../support/cpi-process';
+import { type CpiRun, request, runCpi } from '../support/cpi-process';
 import assert from 'node:assert/strict';
 import { metadataPropertyKey, setVmMetadata, setVmMetadataArgs } from '../../src/actions/set-vm-metadata';
 import type { CallContext } from '../../src/actions/call-context';
@@ -42,26 +41,7 @@ describe('set_vm_metadata through the built CPI (emulator)', () => {
 
   /** One call under `ulimit -n 256`, as a busy Director host may run it. */
   function callWithFewFds(args: unknown[]): Promise<CpiRun> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('prlimit', ['--nofile=256:256', process.execPath, BUNDLE, env.configPath], {
-        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-      child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-      child.once('error', reject);
-      child.once('close', (status, signal) => {
-        const stdout = Buffer.concat(out).toString('utf8');
-        try {
-          resolve({ status, signal, stdout, stderr: Buffer.concat(err).toString('utf8'), response: JSON.parse(stdout) as CpiRun['response'] });
-        } catch {
-          reject(new Error(`stdout is not JSON: ${stdout.slice(0, 300)}; stderr: ${Buffer.concat(err).toString('utf8').slice(0, 2000)}`));
-        }
-      });
-      child.stdin.end(request('set_vm_metadata', args, { api_version: 2 }));
-    });
+    return runCpi(env.configPath, request('set_vm_metadata', args, { api_version: 2 }), { wrapper: ['prlimit', '--nofile=256:256'] });
   }
 
   before(async () => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BUNDLE, request, tempConfig, type CpiRun } from '../support/cpi-process';
+import { request, runCpi, tempConfig, type CpiRun } from '../support/cpi-process';
 import { buildRootfsImage, writeManifest } from './stemcell-fixture';
 
 // delete_stemcell of a huge expanded tree runs in constant memory (its speed against `rm -rf` is a benchmark's job).
@@ -17,33 +17,24 @@ function populate(root: string): void {
 }
 
 /** Runs one CPI call and samples its peak RSS (VmHWM) until it exits. */
-function callMeasured(configPath: string, method: string, args: unknown[]): Promise<{ run: CpiRun; ms: number; peakKb: number }> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(process.execPath, [BUNDLE, configPath], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let peakKb = 0;
-    const sample = setInterval(() => {
-      readFile(`/proc/${child.pid}/status`, 'utf8').then((status) => {
-        peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
-      }, () => undefined);
-    }, 20);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-    child.once('error', reject);
-    child.once('close', (status, signal) => {
-      clearInterval(sample);
-      const ms = Date.now() - started;
-      const stdout = Buffer.concat(out).toString('utf8');
-      try {
-        resolve({ run: { status, signal, stdout, stderr: Buffer.concat(err).toString('utf8'), response: JSON.parse(stdout) as CpiRun['response'] }, ms, peakKb });
-      } catch {
-        reject(new Error(`stdout is not JSON: ${stdout.slice(0, 300)}`));
-      }
+async function callMeasured(configPath: string, method: string, args: unknown[]): Promise<{ run: CpiRun; ms: number; peakKb: number }> {
+  const started = Date.now();
+  let peakKb = 0;
+  let sample: NodeJS.Timeout | undefined;
+  try {
+    const run = await runCpi(configPath, request(method, args), {
+      onSpawn: (child) => {
+        sample = setInterval(() => {
+          readFile(`/proc/${child.pid}/status`, 'utf8').then((status) => {
+            peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
+          }, () => undefined);
+        }, 20);
+      },
     });
-    child.stdin.end(request(method, args));
-  });
+    return { run, ms: Date.now() - started, peakKb };
+  } finally {
+    clearInterval(sample);
+  }
 }
 
 describe('delete_stemcell of an expanded tree with 200,000 entries', () => {

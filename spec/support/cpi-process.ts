@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,11 +21,19 @@ export interface CpiRun {
 export function runCpi(
   configPath: string | undefined,
   stdin: string | Buffer,
-  options: { env?: Record<string, string>; args?: string[] } = {},
+  options: {
+    env?: Record<string, string>;
+    args?: string[];
+    /** A command the bundle runs under, e.g. `['prlimit', '--nofile=256:256']`. */
+    wrapper?: string[];
+    /** Called with the spawned process (e.g. to sample its memory while it runs). */
+    onSpawn?: (child: ChildProcess) => void;
+  } = {},
 ): Promise<CpiRun> {
   return new Promise((resolvePromise, reject) => {
     const args = options.args ?? (configPath === undefined ? [] : [configPath]);
-    const child = spawn(process.execPath, [BUNDLE, ...args], {
+    const [command, ...commandArgs] = [...(options.wrapper ?? []), process.execPath, BUNDLE, ...args];
+    const child = spawn(command ?? process.execPath, commandArgs, {
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -46,6 +54,7 @@ export function runCpi(
       }
       resolvePromise({ status, signal, stdout, stderr: Buffer.concat(err).toString('utf8'), response });
     });
+    options.onSpawn?.(child);
     child.stdin.end(stdin);
   });
 }
