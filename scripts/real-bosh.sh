@@ -10,6 +10,7 @@
 # Environment: BOSH_TOOLS_CACHE_DIR (<repo>/.cache/real-bosh).
 # Exit codes: 0 ok; 1 failure; 2 a prerequisite is missing (no Go, module proxy unreachable).
 set -euo pipefail
+shopt -s inherit_errexit
 
 # Bump when the build recipe changes so that cached builds are redone.
 SCRIPT_VERSION=1

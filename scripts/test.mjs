@@ -1,18 +1,24 @@
 // Runs the test suites with node's test runner (Node 20 has no glob support in --test), in two passes:
 //   1. every spec/**/*.spec.ts except spec/real-garden/, against the embedded Garden emulator;
 //   2. the suites that take a real Garden (REAL_GARDEN_SPECS), against a real gdn that
-//      scripts/real-garden.sh builds from our pinned tools module, starts, and stops (leaving nothing).
-// Pass 2 is skipped with a printed notice naming what is missing when gdn cannot be built here (no Go,
-// no gcc); with REQUIRE_REAL_PEERS=1 (.ci/run) that is a failure instead. Usage:
+//      scripts/real-garden.sh builds from our pinned tools module, starts, and stops (leaving nothing),
+//      and the real-agent suites (spec/real-agent/) on a test stemcell with the real BOSH agent that
+//      scripts/test-stemcell.sh builds (TEST_STEMCELL_DIR).
+// Pass 2 (or its real-agent part) is skipped with a printed notice naming what is missing when gdn or the
+// stemcell cannot be built here (no Go, no gcc, no debootstrap); with REQUIRE_REAL_PEERS=1 (.ci/run) that
+// is a failure instead. Usage:
 //   node scripts/test.mjs                 both passes
 //   node scripts/test.mjs FILE...         just these files, against the emulator
 //   node scripts/test.mjs --real-garden   just pass 2 (npm run test:real-garden)
+//   node scripts/test.mjs --real-agent    just the real-agent suites of pass 2 (npm run test:real-agent)
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const REAL_GARDEN_DIR = join('spec', 'real-garden');
+const REAL_AGENT_DIR = join('spec', 'real-agent');
+const TEST_STEMCELL_SCRIPT = join('scripts', 'test-stemcell.sh');
 /** Suites that run against both Gardens; spec/real-garden/ holds those that only make sense on gdn. */
 const REAL_GARDEN_SPECS = [join('spec', 'lifecycle', 'lifecycle.spec.ts'), join('spec', 'lifecycle', 'concurrency.spec.ts')];
 const REAL_GARDEN_SCRIPT = join('scripts', 'real-garden.sh');
@@ -64,8 +70,28 @@ function realGarden(command) {
   return { status: result.status ?? 1, stdout: result.stdout ?? '' };
 }
 
-/** Pass 2: build (cached), start, run, stop. Returns an exit status (0 when skipped without being required). */
-function realGardenPass() {
+/**
+ * The real-agent test stemcell (built once, cached): `{ dir }`, or `{ skipped: true }` when a prerequisite is
+ * missing and real peers are not required, or `{ failed: true }`.
+ */
+function testStemcell(required) {
+  console.log('\n== test stemcell with the real BOSH agent ==');
+  const result = spawnSync('bash', [TEST_STEMCELL_SCRIPT, 'build'], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const dir = (result.stdout ?? '').trim().split('\n').pop() ?? '';
+  if (result.status === 0 && dir !== '') return { dir };
+  if (result.status === 2 && !required) {
+    console.log('NOTICE: real-agent suites skipped: the test stemcell cannot be built on this machine (see the message above).');
+    return { skipped: true };
+  }
+  console.error(`test-stemcell.sh build failed (exit ${result.status})`);
+  return { failed: true };
+}
+
+/**
+ * Pass 2: build (cached), start, run, stop. `only` 'agent' runs just the real-agent suites. Returns an
+ * exit status (0 when skipped without being required).
+ */
+function realGardenPass(only) {
   const required = process.env.REQUIRE_REAL_PEERS === '1';
   console.log('\n== real Garden (gdn) suites ==');
   const build = realGarden('build');
@@ -79,6 +105,8 @@ function realGardenPass() {
     console.error(`real-garden.sh build failed (exit ${build.status})`);
     return 1;
   }
+  const stemcell = testStemcell(required);
+  if (stemcell.failed) return 1;
   if (realGarden('start').status !== 0) {
     realGarden('stop');
     console.error('real-garden.sh start failed');
@@ -93,9 +121,11 @@ function realGardenPass() {
         .filter((match) => match !== null)
         .map((match) => [match[1], match[2]]),
     );
-    const files = [...REAL_GARDEN_SPECS, ...specs(REAL_GARDEN_DIR)];
+    const agentFiles = stemcell.dir ? specs(REAL_AGENT_DIR) : [];
+    const files = only === 'agent' ? agentFiles : [...REAL_GARDEN_SPECS, ...specs(REAL_GARDEN_DIR), ...agentFiles];
+    const stemcellEnv = stemcell.dir ? { TEST_STEMCELL_DIR: stemcell.dir } : {};
     // One suite at a time: they share one gdn, and each asserts that it leaves no container behind.
-    status = runTests(files, { concurrency: 1, env: { ...env, GARDEN_UNDER_TEST: 'real', GARDEN_REAL_ADDRESS: env.GARDEN_ADDRESS ?? '' } });
+    status = files.length === 0 ? 0 : runTests(files, { concurrency: 1, env: { ...env, ...stemcellEnv, GARDEN_UNDER_TEST: 'real', GARDEN_REAL_ADDRESS: env.GARDEN_ADDRESS ?? '' } });
   } finally {
     const stop = realGarden('stop');
     if (stop.status !== 0) {
@@ -107,15 +137,15 @@ function realGardenPass() {
 }
 
 const args = process.argv.slice(2);
-if (args[0] === '--real-garden') {
-  const status = realGardenPass();
+if (args[0] === '--real-garden' || args[0] === '--real-agent') {
+  const status = realGardenPass(args[0] === '--real-agent' ? 'agent' : 'all');
   rmSync(tapDir, { recursive: true, force: true });
   console.log(`\ntotal: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
   process.exit(status);
 }
-const files = args.length > 0 ? args : specs('spec').filter((path) => !path.startsWith(`${REAL_GARDEN_DIR}/`));
+const files = args.length > 0 ? args : specs('spec').filter((path) => !path.startsWith(`${REAL_GARDEN_DIR}/`) && !path.startsWith(`${REAL_AGENT_DIR}/`));
 const emulatorStatus = runTests(files, { concurrency: 2 });
-const realStatus = args.length > 0 ? 0 : realGardenPass();
+const realStatus = args.length > 0 ? 0 : realGardenPass('all');
 rmSync(tapDir, { recursive: true, force: true });
 const status = emulatorStatus !== 0 ? emulatorStatus : realStatus;
 console.log(`\ntotal: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);

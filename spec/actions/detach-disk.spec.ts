@@ -76,7 +76,16 @@ describe('detach_disk', () => {
     assert.deepEqual(fakes.settings.byVm.get('vm-1'), { disks: { persistent: { d1: '/warden-cpi-dev/d1' } } });
   });
 
-  it('fails (retryable) while the container still has the disk mounted, and a retry then finishes', async () => {
+  it('unmounts inside the VM what the agent left mounted there (its bind at /var/vcap/store), then finishes', async () => {
+    const fakes = await attached();
+    fakes.attachments.stray.set('d1', ["pid 42 at '/var/vcap/store'"]);
+    fakes.attachments.strayVm.set('d1', 'vm-1');
+    assert.equal(await detachDisk(fakes, ['vm-1', 'd1'], call), null);
+    assert.deepEqual(fakes.calls, ['unmount vm-1 d1 true', 'guest-unmount vm-1 7:5']);
+    assert.deepEqual(fakes.settings.byVm.get('vm-1'), { disks: { persistent: {} } });
+  });
+
+  it('fails (retryable) while another container has the disk mounted, and a retry then finishes', async () => {
     const fakes = await attached();
     fakes.attachments.stray.set('d1', ["pid 42 at '/var/vcap/store'"]);
     await assert.rejects(detachDisk(fakes, ['vm-1', 'd1'], call), (error: Error) => {
@@ -88,6 +97,19 @@ describe('detach_disk', () => {
     fakes.attachments.stray.delete('d1');
     await detachDisk(fakes, ['vm-1', 'd1'], call);
     assert.deepEqual(fakes.settings.byVm.get('vm-1'), { disks: { persistent: {} } });
+  });
+
+  it('passes on an unmount inside the VM that fails (busy), keeping the settings entry for the retry', async () => {
+    const fakes = await attached();
+    fakes.attachments.stray.set('d1', ["pid 42 at '/var/vcap/store'"]);
+    fakes.attachments.strayVm.set('d1', 'vm-1');
+    fakes.guestMounts.error = new CloudError("Unmounting '/var/vcap/store' inside VM 'vm-1' failed: target is busy", { okToRetry: true });
+    await assert.rejects(detachDisk(fakes, ['vm-1', 'd1'], call), (error: Error) => {
+      assert.match(error.message, /^Detaching disk 'd1' from VM 'vm-1': Unmounting '\/var\/vcap\/store' inside VM 'vm-1' failed: target is busy/);
+      assert.equal((error as CloudError).okToRetry, true);
+      return true;
+    });
+    assert.deepEqual(fakes.settings.byVm.get('vm-1'), { disks: { persistent: { d1: '/warden-cpi-dev/d1' } } });
   });
 
   it('validates both cids', () => {

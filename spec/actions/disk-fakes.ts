@@ -3,6 +3,7 @@ import type { DiskAttachments, DiskMount } from '../../src/disks/disk-attachment
 import type { DiskImages } from '../../src/disks/disk-images';
 import type { DiskSnapshots } from '../../src/disks/disk-snapshots';
 import type { VmFinder, VmState } from '../../src/vms/vm-finder';
+import type { GuestMounts } from '../../src/vms/guest-mounts';
 import { DiskNotFound, NotSupported, VMNotFound } from '../../src/errors/cpi-errors';
 import { fakeSettings } from '../disks/disk-fixture';
 
@@ -62,8 +63,13 @@ export function diskFakes() {
       return was;
     },
     stray: new Map<string, string[]>(),
+    /** The VM whose container holds a disk's stray mounts (absent: another container's). */
+    strayVm: new Map<string, string>(),
     async strayMounts(cid: string): Promise<string[]> {
       return attachments.stray.get(cid) ?? [];
+    },
+    async deviceNumbers(cid: string) {
+      return disks.has(cid) ? ['7:5'] : [];
     },
     async disksOf(vm: string) {
       return [...mounts.entries()].filter(([, list]) => list.some((mount) => mount.vmCid === vm)).map(([cid]) => cid);
@@ -74,7 +80,24 @@ export function diskFakes() {
     async assertReleased(cid: string) {
       calls.push(`released? ${cid}`);
     },
-  } satisfies DiskAttachments & { unmountError: Error | undefined; stray: Map<string, string[]> };
+  } satisfies DiskAttachments & { unmountError: Error | undefined; stray: Map<string, string[]>; strayVm: Map<string, string> };
+
+  /** Mounts inside VMs: unmounting clears the stray mounts of the disks whose container is that VM. */
+  const guestMounts = {
+    error: undefined as Error | undefined,
+    async unmountDevices(vm: string, devices: readonly string[]) {
+      calls.push(`guest-unmount ${vm} ${devices.join(',')}`);
+      if (guestMounts.error) throw guestMounts.error;
+      const unmounted: string[] = [];
+      for (const [cid, owner] of attachments.strayVm) {
+        if (owner !== vm) continue;
+        unmounted.push(...(attachments.stray.get(cid) ?? []));
+        attachments.stray.delete(cid);
+        attachments.strayVm.delete(cid);
+      }
+      return unmounted;
+    },
+  } satisfies GuestMounts & { error: Error | undefined };
 
   const snapshots = {
     async take(cid: string, metadata: Record<string, unknown>, mountedAt: string | null) {
@@ -116,6 +139,7 @@ export function diskFakes() {
     lockNames,
     images,
     attachments,
+    guestMounts,
     snapshots,
     vms,
     locks,

@@ -54,6 +54,8 @@ class FakePorts implements PortForwarding {
   }
 }
 
+const pick = (object: Record<string, unknown>, keys: string[]): Record<string, unknown> => Object.fromEntries(keys.map((key) => [key, object[key]]));
+
 describe('VmCreator', () => {
   let dir: string;
   let garden: FakeGarden;
@@ -136,6 +138,14 @@ describe('VmCreator', () => {
     const created = await creator().create(request());
     assert.equal(created.vmCid, 'vm-1');
     assert.deepEqual(created.networks.default?.dns, ['192.0.2.53']);
+    // The agent cannot find a dynamic network's address in a Garden container (docs/real-bosh.md): the
+    // address Garden chose goes into its settings (both copies) and back to the Director.
+    const dynamicAddress = { ip: '10.254.0.2', netmask: '255.255.255.252', gateway: '10.254.0.1', prefix: '30' };
+    assert.deepEqual(pick(created.networks.default ?? {}, Object.keys(dynamicAddress)), dynamicAddress);
+    for (const file of ['agent-settings.json', 'agent-env.json']) {
+      const settings = JSON.parse(await readFile(join(dir, 'state', 'vms', 'vm-1', file), 'utf8')) as { networks: Record<string, Record<string, unknown>> };
+      assert.deepEqual(pick(settings.networks.default ?? {}, [...Object.keys(dynamicAddress), 'preconfigured']), { ...dynamicAddress, preconfigured: true }, file);
+    }
     assert.equal(garden.created.length, 1);
     assert.equal(garden.created[0]?.network, '');
     assert.equal(ports.rules.get('vm-1'), '10.254.0.2');

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, realpath, rm, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { CommandRunner } from '../host/command-runner';
-import type { HostMounts } from '../host/mounts';
+import { type HostMounts, loopDeviceNumber } from '../host/mounts';
 import type { Logger } from '../log/logger';
 import { isCid } from '../ids/cid';
 import { CloudError, withContext } from '../errors/cpi-errors';
@@ -49,6 +49,8 @@ export interface DiskAttachments {
    * what keeps a disk in use inside a container after its host mount is gone (the agent never unmounted it).
    */
   strayMounts(diskCid: string): Promise<string[]>;
+  /** `major:minor` of every loop device bound to the disk's image (what mountinfo names its mounts by). */
+  deviceNumbers(diskCid: string): Promise<string[]>;
 }
 
 async function canonical(path: string): Promise<string> {
@@ -214,6 +216,11 @@ export function createDiskAttachments(deps: {
       if (hostMounts.some((entry) => devices.includes(entry.source))) return [];
       const users = await Promise.all(devices.map((device) => mounts.loopDeviceMountsElsewhere(device)));
       return users.flat().map(({ pid, target }) => `pid ${pid} at '${target}'`);
+    },
+
+    async deviceNumbers(diskCid) {
+      const numbers = await Promise.all((await devicesOf(diskCid)).map((device) => loopDeviceNumber(device)));
+      return numbers.filter((number): number is string => number !== undefined);
     },
 
     async disksOf(vmCid) {

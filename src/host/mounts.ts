@@ -58,6 +58,14 @@ export interface HostMountsOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** A loop device's `major:minor` (as mountinfo shows it), from sysfs; undefined when it is not a bound loop device. */
+export async function loopDeviceNumber(device: string): Promise<string | undefined> {
+  const name = basename(device);
+  if (!/^loop\d+$/.test(name)) return undefined;
+  const number = (await readFile(`/sys/block/${name}/dev`, 'utf8').catch(() => '')).trim();
+  return number === '' ? undefined : number;
+}
+
 /** Kernel mangling in mountinfo: space, tab, newline and backslash become `\ooo`. */
 export function decodeMountPath(value: string): string {
   return value.replace(/\\([0-7]{3})/g, (_match, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
@@ -219,10 +227,8 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
   }
 
   async function loopDeviceMountsElsewhere(device: string): Promise<{ pid: number; target: string }[]> {
-    const name = basename(device);
-    if (!/^loop\d+$/.test(name)) return [];
-    const number = (await readFile(`/sys/block/${name}/dev`, 'utf8').catch(() => '')).trim();
-    if (!number) return [];
+    const number = await loopDeviceNumber(device);
+    if (number === undefined) return [];
     const seen = new Set([await readlink('/proc/self/ns/mnt')]);
     const found: { pid: number; target: string }[] = [];
     for (const entry of await readdir('/proc')) {

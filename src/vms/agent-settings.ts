@@ -36,12 +36,14 @@ export interface AgentSettingsInput {
   ephemeralPath: string;
 }
 
+/** The networks as the agent gets them: the container's network is configured by Garden, so the agent must not touch it. */
+export function preconfiguredNetworks(networks: Networks): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(networks).map(([name, network]) => [name, { ...network, preconfigured: true }]));
+}
+
 /** Upstream's AgentEnvFactory.ForVM + AttachSystemDisk(""), plus the blobstore when one is configured. */
 export function buildAgentSettings(input: AgentSettingsInput): AgentSettings {
-  const networks = Object.fromEntries(
-    // The container's network is configured by Garden: the agent must not touch it.
-    Object.entries(input.networks).map(([name, network]) => [name, { ...network, preconfigured: true }]),
-  );
+  const networks = preconfiguredNetworks(input.networks);
   const { blobstore } = input.agent;
   return {
     agent_id: input.agentId,

@@ -59,6 +59,30 @@ export function gardenNetworkFor(name: string, network: Network): string {
   return network.ip;
 }
 
+/** What Garden gave a container on a dynamic network (its container info). */
+export interface DynamicAddress {
+  /** ContainerIP: the container's IPv4 address. */
+  ip: string;
+  /** HostIP: the host end of the container's link, its default gateway. */
+  gateway: string;
+}
+
+/**
+ * The networks with the dynamic default network's address filled in from Garden (`ip`, `netmask`,
+ * `gateway`, `prefix`), so that the agent reports it without finding it itself. The BOSH agent resolves a
+ * dynamic network from the interface of its default route, and its route parser reads interface names as
+ * `[a-z0-9]+`: Garden's container interfaces are named `<prefix><id>-1`, so in a Garden container it finds
+ * nothing and `apply` records an empty IP (seen with bosh-agent v2.892.0; docs/real-bosh.md). A network
+ * with a `prefix` other than "32" (or "") is taken as given by the agent. gdn hands each container on a
+ * dynamic network a /30 of its pool, its HostIP being the gateway (docs/real-garden.md).
+ * Networks that are not the default or not dynamic are returned as they are.
+ */
+export function withDynamicAddress(networks: Networks, name: string, address: DynamicAddress): Networks {
+  const network = networks[name];
+  if (network === undefined || network.type !== 'dynamic' || address.ip === '') return networks;
+  return { ...networks, [name]: { ...network, ip: address.ip, netmask: '255.255.255.252', gateway: address.gateway, prefix: '30' } };
+}
+
 /** Upstream's BackfillDefaultDNS: the network that is default for `dns` gets the host's nameservers if it has none. */
 export function backfillDefaultDns(networks: Networks, nameservers: readonly string[]): Networks {
   const entry = Object.entries(networks).find(([, network]) => isDefaultFor(network, 'dns'));

@@ -7,13 +7,13 @@ import type { HostMounts } from '../host/mounts';
 import type { Logger } from '../log/logger';
 import { withContext } from '../errors/cpi-errors';
 import { agentStartProcess, type InitSystem } from './agent-start';
-import { buildAgentSettings } from './agent-settings';
+import { buildAgentSettings, preconfiguredNetworks } from './agent-settings';
 import type { AgentSettingsStore } from './agent-settings-store';
 import { vmContainerSpec } from './container-spec';
 import { creationFailure } from './creation-failure';
 import type { PortForwarding } from './iptables-ports';
 import { assertReachableAgentOptions } from './host-values';
-import { backfillDefaultDns, defaultNetwork, gardenNetworkFor, type Networks } from './networks';
+import { backfillDefaultDns, defaultNetwork, gardenNetworkFor, type Networks, withDynamicAddress } from './networks';
 import type { VmResources } from './vm-cloud-properties';
 import { vmHostPaths } from './vm-paths';
 import { currentProcess, type VmRecords } from './vm-records';
@@ -54,7 +54,7 @@ export interface VmCreatorDeps {
   gardenInitPath: () => Promise<string | undefined>;
   garden: Pick<GardenClient, 'create' | 'info' | 'runDetached'>;
   mounts: Pick<HostMounts, 'bindOntoItself'>;
-  settings: Pick<AgentSettingsStore, 'create'>;
+  settings: Pick<AgentSettingsStore, 'create' | 'update'>;
   ports: Pick<PortForwarding, 'forward'>;
   records: VmRecords;
   rootfs: VmRootfs;
@@ -81,13 +81,13 @@ export function createVmCreator(deps: VmCreatorDeps): VmCreator {
 
   return {
     async create(request) {
-      const { network, gardenNetwork } = await withContext(`Creating VM with agent ID '${request.agentId}'`, async () => {
+      const { name, network, gardenNetwork } = await withContext(`Creating VM with agent ID '${request.agentId}'`, async () => {
         assertReachableAgentOptions(deps.config.agent);
         const chosen = defaultNetwork(request.networks);
         return { ...chosen, gardenNetwork: gardenNetworkFor(chosen.name, chosen.network) };
       });
       const nameservers = await deps.hostNameservers();
-      const networks = nameservers.length > 0 ? backfillDefaultDns(request.networks, nameservers) : request.networks;
+      let networks = nameservers.length > 0 ? backfillDefaultDns(request.networks, nameservers) : request.networks;
       await reapAbandoned();
 
       const vmCid = newId();
@@ -174,9 +174,21 @@ export function createVmCreator(deps: VmCreatorDeps): VmCreator {
           throw error;
         }
 
+        // Garden chose the address of a dynamic network: the agent must be told it (see withDynamicAddress).
+        let containerIp = network.ip ?? '';
+        if (network.type === 'dynamic' || !network.ip) {
+          step = 'Reading the address Garden gave the container';
+          const info = await deps.garden.info(vmCid);
+          containerIp = info.ContainerIP;
+          if (network.type === 'dynamic') {
+            networks = withDynamicAddress(networks, name, { ip: info.ContainerIP, gateway: info.HostIP });
+            const filled = networks;
+            await deps.settings.update(vmCid, (current) => ({ ...current, networks: preconfiguredNetworks(filled) }));
+          }
+        }
+
         if (request.resources.ports.length > 0) {
           step = 'Forwarding host ports';
-          const containerIp = network.type === 'dynamic' || !network.ip ? (await deps.garden.info(vmCid)).ContainerIP : network.ip;
           undo.push({ what: 'port rules', run: () => deps.teardown.removePortRules(vmCid) });
           await deps.ports.forward(vmCid, containerIp, request.resources.ports);
         }

@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { hostNameservers } from './host-values';
 import type { CpiConfig } from '../config/cpi-config';
+import { type GuestMounts, createGuestMounts } from './guest-mounts';
 import type { GardenClient } from '../garden/garden-client';
 import type { CommandRunner } from '../host/command-runner';
 import type { Locks } from '../host/file-lock';
@@ -24,6 +25,8 @@ export interface VmServices {
   settings: AgentSettingsStore;
   records: VmRecords;
   ports: PortForwarding;
+  /** Mounts inside a VM's container (detach_disk's cleanup of what the agent left mounted). */
+  guestMounts: GuestMounts;
 }
 
 export interface VmServicesDeps {
@@ -74,5 +77,6 @@ export function createVmServices(deps: VmServicesDeps): VmServices {
     hostNameservers: () => hostNameservers({ readFile: (path) => readFile(path, 'utf8').catch(() => undefined), logger }),
     logger,
   });
-  return { finder, creator, teardown, settings, records, ports };
+  const guestMounts = createGuestMounts({ garden, logger });
+  return { finder, creator, teardown, settings, records, ports, guestMounts };
 }

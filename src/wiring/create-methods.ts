@@ -82,7 +82,7 @@ export function createMethods(config: CpiConfig, logger: Logger): MethodTable {
   );
   // attach/detach/get_disks: the disk services plus whether the VM exists (Garden decides) and its agent
   // settings (updated under the VM's lock).
-  const diskVmDeps = () => ({ ...disks(), vms: vms().finder, settings: vms().settings, locks: locks() });
+  const diskVmDeps = () => ({ ...disks(), vms: vms().finder, settings: vms().settings, guestMounts: vms().guestMounts, locks: locks() });
   const stemcellDirs = { stemcellsDir: config.actions.stemcells_dir, stateDir: config.actions.state_dir, newId: randomUUID };
   const stemcellStore = lazy(() => createStemcellStore({ ...stemcellDirs, locks: locks() }));
   const stemcellImporter = lazy(() =>
