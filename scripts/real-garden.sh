@@ -567,11 +567,13 @@ cmd_stop() {
     rm -f "$SETUP_MARKER"
   fi
 
-  # 8. ip_forward as it was before start
+  # 8. ip_forward as it was before start, unless another gdn (another tag) still runs and needs it
   if [[ -f "$IP_FORWARD_SAVED" ]]; then
     local before
     before=$(cat "$IP_FORWARD_SAVED")
-    if [[ "$before" =~ ^[01]$ && "$(cat /proc/sys/net/ipv4/ip_forward)" != "$before" ]]; then
+    if pgrep -x gdn >/dev/null 2>&1; then
+      log "kept: net.ipv4.ip_forward (another gdn is running)"
+    elif [[ "$before" =~ ^[01]$ && "$(cat /proc/sys/net/ipv4/ip_forward)" != "$before" ]]; then
       echo "$before" >/proc/sys/net/ipv4/ip_forward && log "restored: net.ipv4.ip_forward=$before"
     fi
     rm -f "$IP_FORWARD_SAVED"
