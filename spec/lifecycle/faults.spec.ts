@@ -382,7 +382,7 @@ describe('faults through bin/cpi', () => {
     it('during create_stemcell (unpacking a 48 MiB image): the next import of the same image succeeds and cleans up', async () => {
       const image = await randomStemcell(work, 48);
       const cpi = spawnCpi(env.configPath, 'create_stemcell', [image, {}]);
-      const importing = async () => (await readdir(env.dirs.stemcellsDir).catch(() => [])).some((name) => name.startsWith('.import-'));
+      const importing = async () => (await readdir(env.dirs.stemcellsDir).catch(() => [])).some((name) => name.startsWith('.stemcell.import-'));
       await waitFor('the import temp dir to appear', importing, cpi.exited);
       cpi.child.kill('SIGKILL');
       assert.equal((await cpi.done).signal, 'SIGKILL');
@@ -394,7 +394,7 @@ describe('faults through bin/cpi', () => {
       assert.equal(retried.error, null);
       const cid = retried.result as string;
       const entries = await readdir(env.dirs.stemcellsDir);
-      assert.deepEqual(entries.filter((name) => name.startsWith('.import-')), [], `no import leftover: ${entries.join(', ')}`);
+      assert.deepEqual(entries.filter((name) => name.startsWith('.stemcell.import-')), [], `no import leftover: ${entries.join(', ')}`);
       assert.deepEqual(await env.leaks(), NO_LEAKS);
       await env.ok('delete_stemcell', [cid]);
       assert.deepEqual(await readdir(env.dirs.stemcellsDir), []);
@@ -440,7 +440,7 @@ describe('faults through bin/cpi', () => {
         assert.equal((await cpi.done).signal, 'SIGKILL');
         // The CPI's child outlives it (as it would under a real kill): end it, it is ours.
         process.kill(Number(await readFile(pidFile, 'utf8')), 'SIGKILL');
-        const leftover = (await readdir(env.dirs.disksDir)).filter((name) => /\.creating-\d+$/.test(name));
+        const leftover = (await readdir(env.dirs.disksDir)).filter((name) => /\.creating-\d+-\d+-[0-9a-f]+$/.test(name));
         assert.equal(leftover.length, 1, 'the killed create_disk leaves its half-made image under a temp name');
         table.push({ fault: 'SIGKILL during create_disk', call: 'create_disk', type: '(killed)', okToRetry: '', message: `left: ${leftover.join(', ')}` });
 

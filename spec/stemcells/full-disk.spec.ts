@@ -37,7 +37,7 @@ describe('create_stemcell into a full stemcells_dir (a 4 MiB tmpfs)', () => {
       await writeFile(configPath, JSON.stringify({ ...config, actions: { ...(config.actions as object), expand_stemcell_tarball: expand } }));
       const run = await runCpi(configPath, request('create_stemcell', [image, null]));
       assert.equal(run.response.error?.type, 'Bosh::Clouds::CloudError', JSON.stringify(run.response));
-      assert.match(run.response.error?.message ?? '', new RegExp(`no space left on device while writing '${stemcellsDir}/\\.import-`));
+      assert.match(run.response.error?.message ?? '', new RegExp(`no space left on device while writing '${stemcellsDir}/\\.stemcell\\.import-`));
       assert.deepEqual(await readdir(stemcellsDir), []);
     });
   }

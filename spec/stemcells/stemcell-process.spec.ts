@@ -59,7 +59,7 @@ describe('create_stemcell and delete_stemcell through the bundle', () => {
     let leftover: string | undefined;
     for (let attempt = 0; attempt < 2000 && leftover === undefined; attempt += 1) {
       const names = await readdir(stemcellsDir).catch(() => [] as string[]);
-      const importing = names.find((name) => name.startsWith('.import-'));
+      const importing = names.find((name) => name.startsWith('.stemcell.import-'));
       if (importing !== undefined && (await readdir(join(stemcellsDir, importing)).catch(() => [])).length > 2) leftover = importing;
       else await sleep(5);
     }
