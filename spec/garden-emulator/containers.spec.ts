@@ -1,4 +1,4 @@
-// Container semantics of gdn (reference/garden-protocol.md §2.2 and §5), scripted mode, over raw TCP.
+// Container semantics of gdn (docs/garden-wire.md), scripted mode, over raw TCP.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';

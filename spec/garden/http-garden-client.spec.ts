@@ -25,7 +25,7 @@ import {
   startRawServer,
 } from './raw-garden-server';
 
-// Wire-level tests against gdn's captured bytes (reference/garden-wire-captures.md).
+// Wire-level tests against gdn's captured bytes (recorded from a live gdn; docs/garden-wire.md).
 
 const HANDLE = '4f5d2c1a-8e3b-4a6f-9d2e-1c7b5a3e9f20';
 const INFO_BODY =

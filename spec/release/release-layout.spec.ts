@@ -6,7 +6,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertRubyAvailable, jobDir, readJobSpec, readYaml, repoDir } from './release-fixtures';
 
-// The BOSH release directory as `bosh create-release` reads it (reference/bosh-release-and-bosh-lite.md §1):
+// The BOSH release directory as `bosh create-release` reads it (docs/bosh-release.md):
 // config files, the job, the packages and the files their specs' globs must find under src/ or blobs/.
 
 interface PackageSpec {

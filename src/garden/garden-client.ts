@@ -138,7 +138,7 @@ export interface DetachedProcess {
 }
 
 /**
- * The whole gdn API (reference/garden-protocol.md §2). No keep-alive: every call opens its own
+ * The whole gdn API (docs/garden-wire.md). No keep-alive: every call opens its own
  * connections and closes them before it resolves. TCP/unix connections per call (retries of GETs
  * add one each):
  *   - every JSON route, streamIn, streamOut: 1

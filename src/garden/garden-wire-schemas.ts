@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * Garden wire types, spelled exactly as gdn sends and reads them (reference/garden-protocol.md §2.1):
+ * Garden wire types, spelled exactly as gdn sends and reads them (docs/garden-wire.md):
  * request bodies in snake_case with integer enums and nanosecond durations, responses of untagged Go
  * structs in PascalCase. Response schemas turn Go's `null` slices and maps into empty ones.
  */
