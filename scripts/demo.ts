@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { type GardenEmulator, startGardenEmulator } from '../src/garden-emulator/garden-emulator';
 import { type GardenClient, createGardenClient } from '../src/garden/garden-client';
 import { silentLogger } from '../src/log/logger';
-import { busyboxStemcell } from '../spec/support/busybox-stemcell';
-import { forceCleanup, writeCpiConfig } from '../spec/support/cpi-environment';
-import { runCpi } from '../spec/support/cpi-process';
-import { findLeaks } from '../spec/support/leak-checker';
+import { busyboxStemcell } from '../testkit/busybox-stemcell';
+import { forceCleanup, writeCpiConfig } from '../testkit/cpi-environment';
+import { runCpi } from '../testkit/cpi-process';
+import { findLeaks } from '../testkit/leak-checker';
 
 /**
  * `npm run demo`: a readable CPI lifecycle, one bin/cpi process per call exactly as the Director runs it,

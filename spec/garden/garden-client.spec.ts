@@ -19,7 +19,7 @@ import {
 import { readFirstTarFile, tarFromEntries } from '../../src/garden/garden-tar';
 import { type GardenEmulator, startGardenEmulator } from '../../src/garden-emulator/garden-emulator';
 import { silentLogger } from '../../src/log/logger';
-import { buildMinimalRootfs } from './minimal-rootfs';
+import { busyboxRootfs } from '../../testkit/rootfs';
 
 // Contract tests: the client against the in-repo Garden emulator (gdn's wire format), on TCP and on a
 // unix socket, with real processes (exec mode) in a minimal rootfs.
@@ -44,7 +44,7 @@ for (const network of ['tcp', 'unix'] as const) {
 
     before(async () => {
       dir = await mkdtemp(path.join(os.tmpdir(), `garden-contract-${network}-`));
-      rootfs = await buildMinimalRootfs(path.join(dir, 'rootfs'));
+      rootfs = await busyboxRootfs(path.join(dir, 'rootfs'));
       emulator = await startGardenEmulator({
         listen: network === 'tcp' ? { port: 0 } : { socketPath: path.join(dir, 'garden.sock') },
         stateDir: path.join(dir, 'state'),

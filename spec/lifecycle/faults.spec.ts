@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type GardenEmulator, startGardenEmulator } from '../../src/garden-emulator/garden-emulator';
-import { busyboxStemcell } from '../support/busybox-stemcell';
-import { type CpiEnvironment, configActions, forceCleanup, startCpiEnvironment } from '../support/cpi-environment';
-import { BUNDLE, type CpiRun, runCpi } from '../support/cpi-process';
-import { type CpiDirs, findLeaks, mountsUnder, NO_LEAKS } from '../support/leak-checker';
+import { busyboxStemcell } from '../../testkit/busybox-stemcell';
+import { type CpiEnvironment, configActions, forceCleanup, startCpiEnvironment } from '../../testkit/cpi-environment';
+import { BUNDLE, type CpiRun, runCpi } from '../../testkit/cpi-process';
+import { type CpiDirs, findLeaks, mountsUnder, NO_LEAKS } from '../../testkit/leak-checker';
 
 const run = promisify(execFile);
 

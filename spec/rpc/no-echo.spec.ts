@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { jsonErrorOffset, parseJsonText } from '../../src/errors/json-text';
 import { printable } from '../../src/log/printable';
-import { runCpi, tempConfig } from '../support/cpi-process';
+import { runCpi, tempConfig } from '../../testkit/cpi-process';
 import { MANUAL_NETWORK, RUNIT_STEMCELL, startVmFixture, type VmFixture } from '../vms/vm-fixture';
 
 // Nothing echoes secrets from a file that fails to parse, and nothing from a request forges log lines.

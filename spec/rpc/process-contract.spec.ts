@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CpiRun, request, runCpi, tempConfig } from '../support/cpi-process';
+import { type CpiRun, request, runCpi, tempConfig } from '../../testkit/cpi-process';
 
 function assertResponseShape(run: CpiRun): void {
   assert.equal(run.status, 0, `exit status 0 even for errors; stderr: ${run.stderr}`);

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { request, runCpi, tempConfig } from '../support/cpi-process';
+import { request, runCpi, tempConfig } from '../../testkit/cpi-process';
 
 // A full stemcells_dir is named as such in both modes, with the same wording.
 

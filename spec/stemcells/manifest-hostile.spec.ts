@@ -4,7 +4,7 @@ import { rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MAX_MANIFEST_BYTES, readStemcellManifest } from '../../src/stemcells/stemcell-manifest';
-import { request, runCpi, tempConfig } from '../support/cpi-process';
+import { request, runCpi, tempConfig } from '../../testkit/cpi-process';
 import { buildRootfsImage } from './stemcell-fixture';
 
 // stemcell.MF is read only as a small regular file: never a FIFO, a link, a device or a huge file.

@@ -3,7 +3,7 @@ import { readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BUNDLE, request, runCpi, tempConfig } from '../support/cpi-process';
+import { BUNDLE, request, runCpi, tempConfig } from '../../testkit/cpi-process';
 import { buildRandomImage, buildRootfsImage, writeManifest } from './stemcell-fixture';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
