@@ -6,7 +6,7 @@ import { printable } from '../log/printable';
 import { createStderrLogger, parseLogLevel } from '../log/stderr-logger';
 import { dispatch } from './dispatch';
 import { loadConfig } from './load-config';
-import { redact, redactArguments } from './redact';
+import { redact, redactArguments } from '../log/redact';
 import { type CpiResponse, errorResponse, successResponse } from './response';
 import { MAX_REQUEST_BYTES, type StdinContent } from './read-stdin';
 import { type RequestEnvelope, parseRequest, requestIdOf } from './request-envelope';
