@@ -128,14 +128,16 @@ async function randomStemcell(dir: string, megabytes: number): Promise<string> {
 
 // ---- the suite ----
 
-describe('faults through bin/cpi', () => {
+// The five groups share no host resource (each has its own CPI environment: dirs, emulator, tmpfs stores),
+// so they run at the same time; the tests inside a group run one after another.
+describe('faults through bin/cpi', { concurrency: true }, () => {
   after(async () => {
     const text = renderTable();
     // Printed, never written anywhere: a test writes only into its own temp dirs.
     console.log(`\nFault table:\n${text}`);
   });
 
-  describe('Garden unreachable', () => {
+  describe('Garden unreachable', { concurrency: 1 }, () => {
     let env: CpiEnvironment;
     let stemcellCid: string;
     let tcpConfig: string;
@@ -210,7 +212,7 @@ describe('faults through bin/cpi', () => {
     });
   });
 
-  describe('Garden restarted between calls (its containers are gone)', () => {
+  describe('Garden restarted between calls (its containers are gone)', { concurrency: 1 }, () => {
     let env: CpiEnvironment;
     const gardens: GardenEmulator[] = [];
 
@@ -276,7 +278,7 @@ describe('faults through bin/cpi', () => {
     }
   });
 
-  describe('Garden answering errors during create_vm and attach_disk', () => {
+  describe('Garden answering errors during create_vm and attach_disk', { concurrency: 1 }, () => {
     let env: CpiEnvironment;
     let stemcellCid: string;
 
@@ -365,7 +367,7 @@ describe('faults through bin/cpi', () => {
     });
   });
 
-  describe('SIGKILL of the CPI mid-call', () => {
+  describe('SIGKILL of the CPI mid-call', { concurrency: 1 }, () => {
     let env: CpiEnvironment;
     let work: string;
 
@@ -496,7 +498,7 @@ describe('faults through bin/cpi', () => {
     });
   });
 
-  describe('disk full (small tmpfs stores)', () => {
+  describe('disk full (small tmpfs stores)', { concurrency: 1 }, () => {
     let env: CpiEnvironment;
     let small: string;
     let dirs: CpiDirs;
