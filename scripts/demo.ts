@@ -25,7 +25,7 @@ const NETWORKS = {
 };
 
 /** One line of the call table: method, then (once the call returned) its time and its whole result. */
-const COLUMNS = { method: 18, time: 9 };
+const COLUMNS = { method: 18, time: 11 };
 
 /** scripts/real-garden.sh COMMAND; its stdout, or an error naming the command and its exit status. */
 function realGarden(command: 'start' | 'stop' | 'env'): string {
