@@ -14,7 +14,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['scripts/**', 'bench/**', 'spec/**'],
+    files: ['scripts/**', 'bench/**', 'spec/**', 'testkit/**'],
     rules: { 'no-console': 'off' },
   },
   {

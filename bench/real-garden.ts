@@ -1,9 +1,9 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { median } from './bench-utils';
 import type { VmLifecycleBench } from './vm-lifecycle';
-import { busyboxStemcell } from '../spec/support/busybox-stemcell';
-import { startCpiEnvironment } from '../spec/support/cpi-environment';
-import { NO_LEAKS } from '../spec/support/leak-checker';
+import { busyboxStemcell } from '../testkit/busybox-stemcell';
+import { startCpiEnvironment } from '../testkit/cpi-environment';
+import { NO_LEAKS } from '../testkit/leak-checker';
 
 /** The emulator benchmark's numbers, plus has_vm's connections (gdn cannot count them itself). */
 export interface RealGardenBench extends VmLifecycleBench {

@@ -3,7 +3,9 @@
 #
 #   scripts/release.sh [bosh create-release flags...]   build the bundle, prepare the package files, fetch the
 #                                                       node blob, then `bosh create-release` (or print it)
-#   scripts/release.sh prepare                          only copy dist/cpi.js, its source maps and code cache into src/warden_cpi/
+#   scripts/release.sh prepare [DIR]                    only copy dist/cpi.js, its source maps and code cache into
+#                                                       DIR/src/warden_cpi/ (DIR: this release directory; the
+#                                                       tests pass a temp dir so they never write into src/)
 #
 # BOSH packages only files under src/ or blobs/, so the esbuild bundle is copied into the gitignored
 # src/warden_cpi/ that packages/warden_cpi/spec lists. Gitignored files do not make the tree dirty, but
@@ -16,7 +18,7 @@ repo_dir="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo_dir"
 
 prepare_package_files() {
-  local target=src/warden_cpi file
+  local target="${1:-${repo_dir}}/src/warden_cpi" file
   for file in cpi.js cpi.js.map cpi-services.js.map cpi-services.cache; do
     if [ ! -f "dist/${file}" ]; then
       echo "dist/${file} is missing: run 'npm run build' first" >&2
@@ -32,7 +34,7 @@ prepare_package_files() {
 }
 
 if [ "${1:-}" = prepare ]; then
-  prepare_package_files
+  prepare_package_files "${2:-}"
   exit 0
 fi
 

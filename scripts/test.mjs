@@ -6,13 +6,17 @@
 //      scripts/test-stemcell.sh builds (TEST_STEMCELL_DIR).
 // Pass 2 (or its real-agent part) is skipped with a printed notice naming what is missing when gdn or the
 // stemcell cannot be built here (no Go, no gcc, no debootstrap); with REQUIRE_REAL_PEERS=1 (.ci/run) that
-// is a failure instead. Usage:
+// is a failure instead. Each pass prints one line per suite with its time (scripts/suite-reporter.mjs;
+// failures with their tests and errors) and its wall time. Pass 1 runs TEST_CONCURRENCY suite files at once
+// (default: twice the CPUs): every suite works in its own temp dirs, emulator, port, network namespace or
+// chroot, so they share no host resource. After pass 1 the runner fails if anything appeared under src/
+// (tests never write there). Usage:
 //   node scripts/test.mjs                 both passes
 //   node scripts/test.mjs FILE...         just these files, against the emulator
 //   node scripts/test.mjs --real-garden   just pass 2 (npm run test:real-garden)
 //   node scripts/test.mjs --real-agent    just the real-agent suites of pass 2 (npm run test:real-agent)
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -37,19 +41,29 @@ function specs(dir) {
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const tapDir = mkdtempSync(join(tmpdir(), 'garden-cpi-tests-'));
 
-function runTests(files, { concurrency, env = {} }) {
+const SUITE_REPORTER = join('scripts', 'suite-reporter.mjs');
+const EMULATOR_CONCURRENCY = Number(process.env.TEST_CONCURRENCY) || availableParallelism() * 2;
+
+function minutes(ms) {
+  const total = Math.round(ms / 1000);
+  return `${Math.floor(total / 60)}m${String(total % 60).padStart(2, '0')}s`;
+}
+
+function runTests(name, files, { concurrency, env = {} }) {
   const tap = join(tapDir, `pass-${Date.now()}.tap`);
-  const reporter = process.stdout.isTTY ? 'spec' : 'tap';
+  console.log(`== ${name}: ${files.length} spec files, ${concurrency} at a time ==`);
+  const started = Date.now();
   const result = spawnSync(
     process.execPath,
     [
       '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`,
-      `--test-reporter=${reporter}`, '--test-reporter-destination=stdout',
+      `--test-reporter=./${SUITE_REPORTER}`, '--test-reporter-destination=stdout',
       '--test-reporter=tap', `--test-reporter-destination=${tap}`,
       ...files,
     ],
     { stdio: 'inherit', env: { ...process.env, ...env } },
   );
+  console.log(`== ${name}: ${minutes(Date.now() - started)} wall time ==`);
   let text = '';
   try {
     text = readFileSync(tap, 'utf8');
@@ -125,7 +139,7 @@ function realGardenPass(only) {
     const files = only === 'agent' ? agentFiles : [...REAL_GARDEN_SPECS, ...specs(REAL_GARDEN_DIR), ...agentFiles];
     const stemcellEnv = stemcell.dir ? { TEST_STEMCELL_DIR: stemcell.dir } : {};
     // One suite at a time: they share one gdn, and each asserts that it leaves no container behind.
-    status = files.length === 0 ? 0 : runTests(files, { concurrency: 1, env: { ...env, ...stemcellEnv, GARDEN_UNDER_TEST: 'real', GARDEN_REAL_ADDRESS: env.GARDEN_ADDRESS ?? '' } });
+    status = files.length === 0 ? 0 : runTests('real Garden pass', files, { concurrency: 1, env: { ...env, ...stemcellEnv, GARDEN_UNDER_TEST: 'real', GARDEN_REAL_ADDRESS: env.GARDEN_ADDRESS ?? '' } });
   } finally {
     const stop = realGarden('stop');
     if (stop.status !== 0) {
@@ -143,8 +157,21 @@ if (args[0] === '--real-garden' || args[0] === '--real-agent') {
   console.log(`\ntotal: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
   process.exit(status);
 }
+/** What appeared under src/ that git does not track (ignored files included): tests must never write there. */
+function untrackedUnderSrc() {
+  const result = spawnSync('git', ['status', '--porcelain', '--ignored', '--untracked-files=all', '--', 'src'], { encoding: 'utf8' });
+  if (result.status !== 0) return [];
+  return result.stdout.split('\n').filter((line) => line.startsWith('??') || line.startsWith('!!'));
+}
+
 const files = args.length > 0 ? args : specs('spec').filter((path) => !path.startsWith(`${REAL_GARDEN_DIR}/`) && !path.startsWith(`${REAL_AGENT_DIR}/`));
-const emulatorStatus = runTests(files, { concurrency: 2 });
+const srcBefore = new Set(untrackedUnderSrc());
+let emulatorStatus = runTests('emulator pass', files, { concurrency: EMULATOR_CONCURRENCY });
+const written = untrackedUnderSrc().filter((line) => !srcBefore.has(line));
+if (written.length > 0) {
+  console.error(`tests wrote into src/ (write into a temp dir instead):\n  ${written.join('\n  ')}`);
+  emulatorStatus = emulatorStatus || 1;
+}
 const realStatus = args.length > 0 ? 0 : realGardenPass('all');
 rmSync(tapDir, { recursive: true, force: true });
 const status = emulatorStatus !== 0 ? emulatorStatus : realStatus;

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
-import { type CpiEnvironment, startCpiEnvironment } from '../support/cpi-environment';
-import { type CpiRun, request, runCpi } from '../support/cpi-process';
+import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
+import { type CpiRun, request, runCpi } from '../../testkit/cpi-process';
 import assert from 'node:assert/strict';
 import { metadataPropertyKey, setVmMetadata, setVmMetadataArgs } from '../../src/actions/set-vm-metadata';
 import type { CallContext } from '../../src/actions/call-context';

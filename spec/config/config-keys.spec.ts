@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request, runCpi } from '../support/cpi-process';
+import { request, runCpi } from '../../testkit/cpi-process';
 
 /**
  * Field fault: a misspelt optional key in cpi.json ("disk_dir") used to be dropped without a word, so the

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDiskMetadataStore } from '../../src/disks/disk-metadata-store';
+import { silentLogger } from '../../src/log/logger';
 
 describe('DiskMetadataStore', () => {
   let root = '';
@@ -14,7 +15,7 @@ describe('DiskMetadataStore', () => {
 
   it('keeps metadata at <state_dir>/disks/<cid>/metadata.json, outside disks_dir, replacing it whole', async () => {
     const config = { disks_dir: join(root, 'disks'), host_persistent_bind_mounts_dir: join(root, 'p'), guest_persistent_bind_mounts_dir: '/warden-cpi-dev', state_dir: join(root, 'state') };
-    const store = createDiskMetadataStore(config);
+    const store = createDiskMetadataStore(config, silentLogger);
     assert.equal(await store.read('d1'), undefined);
     await store.write('d1', { deployment: 'a', instance_index: 0 });
     await store.write('d1', { deployment: 'b', attached_at: '2026' });

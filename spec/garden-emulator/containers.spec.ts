@@ -1,4 +1,4 @@
-// Container semantics of gdn (reference/garden-protocol.md §2.2 and §5), scripted mode, over raw TCP.
+// Container semantics of gdn (docs/garden-wire.md), scripted mode, over raw TCP.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -119,7 +119,7 @@ describe('garden emulator: containers', () => {
     assert.equal((await request(emulator, 'PUT', '/containers/props/grace_time', 0)).status, 200);
 
     assert.equal((await request(emulator, 'DELETE', '/containers/props/properties/never-set')).status, 200);
-    // gdn's Lookup never fails, so an unknown handle fails differently per route (§5.4).
+    // gdn's Lookup never fails, so an unknown handle fails differently per route (docs/garden-wire.md, "Errors").
     assert.equal((await request(emulator, 'GET', '/containers/ghost/properties')).body.toString(), 'null\n');
     assert.equal((await request(emulator, 'PUT', '/containers/ghost/properties/k', { value: 'v' })).status, 200);
     assert.equal((await request(emulator, 'PUT', '/containers/ghost/grace_time', 1)).status, 200);

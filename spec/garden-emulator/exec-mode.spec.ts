@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, open, readdir, readFile, readlink, rm, writeFile } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGardenEmulator, type GardenEmulator } from '../../src/garden-emulator/garden-emulator';
-import { execModeUnavailable, makeBusyboxRootfs } from './busybox-rootfs';
+import { execModeUnavailable, busyboxRootfs } from '../../testkit/rootfs';
 import { readStream, request, startProcess, tarOf, withoutDate } from './raw-client';
 
 const skip = execModeUnavailable();
@@ -83,7 +83,7 @@ describe('garden emulator: exec mode', { skip }, () => {
     root = await mkdtemp(join(tmpdir(), 'garden-emulator-exec-'));
     rootfs = join(root, 'rootfs');
     shared = join(root, 'persistent');
-    await makeBusyboxRootfs(rootfs);
+    await busyboxRootfs(rootfs);
     await mkdir(shared);
     emulator = await startGardenEmulator({ listen: { host: '127.0.0.1', port: 0 }, stateDir: join(root, 'state'), processMode: 'exec' });
   });
@@ -107,8 +107,8 @@ describe('garden emulator: exec mode', { skip }, () => {
     const lines = result.stdout.split('\n');
     assert.equal(lines[0], 'out-line');
     assert.equal(lines[1], 'yes also root /tmp/work');
-    // The chroot shows the busybox rootfs, not the host's /.
-    assert.ok(lines.includes('bin') && !lines.includes('work') && !lines.includes('usr'), result.stdout);
+    // The chroot shows the busybox rootfs (busybox's /linuxrc), not the host's /.
+    assert.ok(lines.includes('bin') && lines.includes('linuxrc') && !lines.includes('work'), result.stdout);
 
     const echoed = await runToEnd(emulator, 'exec-1', { path: 'cat' }, 'hello from stdin\n');
     assert.equal(echoed.stdout, 'hello from stdin\n');
@@ -137,7 +137,7 @@ describe('garden emulator: exec mode', { skip }, () => {
     await runToEnd(emulator, 'exec-1', { path: '/bin/sh', args: ['-c', 'echo made-inside > /tmp/inside.txt'] });
     const out = await request(emulator, 'GET', '/containers/exec-1/files?user=root&source=/tmp/inside.txt');
     assert.match(out.body.toString('latin1'), /inside\.txt[\s\S]*made-inside\n/);
-    assert.equal(existsSync(join(rootfs, 'var')), false);
+    assert.equal(existsSync(join(rootfs, 'var', 'vcap', 'bosh', 'settings.json')), false);
     assert.equal(existsSync(join(rootfs, 'tmp', 'inside.txt')), false);
   });
 

@@ -1,4 +1,4 @@
-// Scripted processes over the hijacked process protocol (reference/garden-protocol.md §3).
+// Scripted processes over the hijacked process protocol (docs/garden-wire.md).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// Byte-level comparison with reference/garden-wire-captures.md (real gdn traffic), in the capture's order.
+// Byte-level comparison with traffic recorded from a live gdn (docs/garden-wire.md), in the recording's order.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';

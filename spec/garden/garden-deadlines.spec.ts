@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startGardenEmulator, type GardenEmulator } from '../../src/garden-emulator/garden-emulator';
-import { forceCleanup } from '../support/cpi-environment';
-import { request, runCpi, tempConfig, type CpiRun } from '../support/cpi-process';
+import { forceCleanup } from '../../testkit/cpi-environment';
+import { request, runCpi, tempConfig, type CpiRun } from '../../testkit/cpi-process';
 import { type RawConnection, type RawServer, startRawServer } from './raw-garden-server';
 
 // Every Garden call ends: a deadline per request and a cap on response bodies, through the built CPI.

@@ -9,7 +9,6 @@ import {
   GardenContainerNotFound,
   GardenError,
   GardenExecutableNotFound,
-  GardenProcessNotFound,
   GardenUnreachable,
   createGardenClient,
 } from '../../src/garden/garden-client';
@@ -25,7 +24,7 @@ import {
   startRawServer,
 } from './raw-garden-server';
 
-// Wire-level tests against gdn's captured bytes (reference/garden-wire-captures.md).
+// Wire-level tests against gdn's captured bytes (recorded from a live gdn; docs/garden-wire.md).
 
 const HANDLE = '4f5d2c1a-8e3b-4a6f-9d2e-1c7b5a3e9f20';
 const INFO_BODY =
@@ -59,13 +58,13 @@ function recorder(respond: (request: RawRequest) => string | Buffer) {
 
 for (const network of ['tcp', 'unix'] as const) {
   describe(`Garden client wire format over ${network}`, () => {
-    it('pings with one connection and no keep-alive', async () => {
-      const { requests, script } = recorder(() => jsonResponse(200, '{}\n'));
+    it('lists with one connection and no keep-alive', async () => {
+      const { requests, script } = recorder(() => jsonResponse(200, '{"Handles":[]}\n'));
       const { server, client } = await serve(network, script);
-      await client.ping();
+      await client.list();
       assert.equal(server.connections, 1);
       assert.equal(requests[0]?.method, 'GET');
-      assert.equal(requests[0]?.target, '/ping');
+      assert.equal(requests[0]?.target, '/containers');
       assert.equal(requests[0]?.headers.get('connection'), 'close');
     });
 
@@ -125,11 +124,11 @@ for (const network of ['tcp', 'unix'] as const) {
       assert.match(error.message, /unknown handle: no-such-vm/);
     });
 
-    it('gives a generic GardenError with Type "" for a missing property (500)', async () => {
+    it('gives a generic GardenError with Type "" for any other error (500)', async () => {
       const { script } = recorder(() =>
         jsonResponse(500, '{"Type":"","Message":"property does not exist: missing","Handle":"","ProcessID":"","Binary":""}\n'));
       const { client } = await serve(network, script);
-      const error = await client.property(HANDLE, 'missing').catch((caught: unknown) => caught);
+      const error = await client.removeProperty(HANDLE, 'missing').catch((caught: unknown) => caught);
       assert.ok(error instanceof GardenError);
       assert.ok(!(error instanceof GardenContainerNotFound));
       assert.equal(error.gardenType, '');
@@ -142,7 +141,7 @@ for (const network of ['tcp', 'unix'] as const) {
       const { script } = recorder(() =>
         'HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\n\r\n404 page not found\n');
       const { client } = await serve(network, script);
-      const error = await client.metrics(HANDLE).catch((caught: unknown) => caught);
+      const error = await client.info(HANDLE).catch((caught: unknown) => caught);
       assert.ok(error instanceof GardenBadResponse);
       assert.match(error.message, /HTTP 404 .*404 page not found/);
     });
@@ -251,19 +250,6 @@ for (const network of ['tcp', 'unix'] as const) {
       await assert.rejects(client.run(HANDLE, { path: '/no/such/binary' }), GardenExecutableNotFound);
     });
 
-    it('types ProcessNotFoundError from an attach (chunked error body)', async () => {
-      const body = '{"Type":"ProcessNotFoundError","Message":"unknown process: p-9","Handle":"","ProcessID":"p-9","Binary":""}\n';
-      const { requests, script } = recorder(() =>
-        `HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`);
-      const { client } = await serve(network, script);
-      const error = await client.attach(HANDLE, 'p-9').catch((caught: unknown) => caught);
-      assert.ok(error instanceof GardenProcessNotFound);
-      assert.equal(error.processId, 'p-9');
-      assert.equal(requests[0]?.method, 'GET');
-      assert.equal(requests[0]?.target, `/containers/${HANDLE}/processes/p-9`);
-      assert.equal(requests[0]?.headers.has('content-type'), false);
-    });
-
     it('fails wait() with GardenUnreachable when the control connection ends without a status', async () => {
       const { client } = await serve(network, async (connection) => {
         await connection.readRequest();
@@ -340,10 +326,10 @@ describe('Garden client when Garden is not there', () => {
       network: 'tcp', address, retry: { attempts: 3, initialDelayMs: 1 },
       logger: { ...silentLogger, warn: (message, meta) => warnings.push({ message, meta }) },
     });
-    const error = await client.ping().catch((caught: unknown) => caught);
+    const error = await client.list().catch((caught: unknown) => caught);
     assert.ok(error instanceof GardenUnreachable, String(error));
     assert.equal(error.code, 'ECONNREFUSED');
-    assert.match(error.message, /GET \/ping/);
+    assert.match(error.message, /GET \/containers/);
     assert.equal(warnings.length, 2);
     const run = await client.runDetached('vm', { path: '/x' }).catch((caught: unknown) => caught);
     assert.ok(run instanceof GardenUnreachable);

@@ -2,10 +2,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { busyboxStemcell } from '../support/busybox-stemcell';
-import { type CpiEnvironment, startCpiEnvironment } from '../support/cpi-environment';
-import { gardenLabel, gardenUnderTest } from '../support/garden-under-test';
-import { NO_LEAKS } from '../support/leak-checker';
+import { busyboxStemcell } from '../../testkit/busybox-stemcell';
+import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
+import { gardenLabel, gardenUnderTest } from '../../testkit/garden-under-test';
+import { NO_LEAKS } from '../../testkit/leak-checker';
 
 const COUNT = 10;
 

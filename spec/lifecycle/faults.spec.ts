@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type GardenEmulator, startGardenEmulator } from '../../src/garden-emulator/garden-emulator';
-import { busyboxStemcell } from '../support/busybox-stemcell';
-import { type CpiEnvironment, configActions, forceCleanup, startCpiEnvironment } from '../support/cpi-environment';
-import { BUNDLE, type CpiRun, runCpi } from '../support/cpi-process';
-import { type CpiDirs, findLeaks, mountsUnder, NO_LEAKS } from '../support/leak-checker';
+import { busyboxStemcell } from '../../testkit/busybox-stemcell';
+import { type CpiEnvironment, configActions, forceCleanup, startCpiEnvironment } from '../../testkit/cpi-environment';
+import { BUNDLE, type CpiRun, runCpi } from '../../testkit/cpi-process';
+import { type CpiDirs, findLeaks, mountsUnder, NO_LEAKS } from '../../testkit/leak-checker';
 
 const run = promisify(execFile);
 
@@ -29,7 +29,6 @@ interface FaultRow {
   message: string;
 }
 const table: FaultRow[] = [];
-const TABLE_PATH = '/work/helpers/fault-table.md';
 
 function record(fault: string, call: string, result: CpiRun): CpiRun['response'] {
   const error = result.response.error;
@@ -129,14 +128,16 @@ async function randomStemcell(dir: string, megabytes: number): Promise<string> {
 
 // ---- the suite ----
 
-describe('faults through bin/cpi', () => {
+// The five groups share no host resource (each has its own CPI environment: dirs, emulator, tmpfs stores),
+// so they run at the same time; the tests inside a group run one after another.
+describe('faults through bin/cpi', { concurrency: true }, () => {
   after(async () => {
     const text = renderTable();
+    // Printed, never written anywhere: a test writes only into its own temp dirs.
     console.log(`\nFault table:\n${text}`);
-    await writeFile(TABLE_PATH, `# Fault cases through bin/cpi (spec/lifecycle/faults.spec.ts)\n\n${text}`).catch(() => undefined);
   });
 
-  describe('Garden unreachable', () => {
+  describe('Garden unreachable', { concurrency: 1 }, () => {
     let env: CpiEnvironment;
     let stemcellCid: string;
     let tcpConfig: string;
@@ -211,7 +212,7 @@ describe('faults through bin/cpi', () => {
     });
   });
 
-  describe('Garden restarted between calls (its containers are gone)', () => {
+  describe('Garden restarted between calls (its containers are gone)', { concurrency: 1 }, () => {
     let env: CpiEnvironment;
     const gardens: GardenEmulator[] = [];
 
@@ -277,7 +278,7 @@ describe('faults through bin/cpi', () => {
     }
   });
 
-  describe('Garden answering errors during create_vm and attach_disk', () => {
+  describe('Garden answering errors during create_vm and attach_disk', { concurrency: 1 }, () => {
     let env: CpiEnvironment;
     let stemcellCid: string;
 
@@ -366,7 +367,7 @@ describe('faults through bin/cpi', () => {
     });
   });
 
-  describe('SIGKILL of the CPI mid-call', () => {
+  describe('SIGKILL of the CPI mid-call', { concurrency: 1 }, () => {
     let env: CpiEnvironment;
     let work: string;
 
@@ -382,7 +383,7 @@ describe('faults through bin/cpi', () => {
     it('during create_stemcell (unpacking a 48 MiB image): the next import of the same image succeeds and cleans up', async () => {
       const image = await randomStemcell(work, 48);
       const cpi = spawnCpi(env.configPath, 'create_stemcell', [image, {}]);
-      const importing = async () => (await readdir(env.dirs.stemcellsDir).catch(() => [])).some((name) => name.startsWith('.import-'));
+      const importing = async () => (await readdir(env.dirs.stemcellsDir).catch(() => [])).some((name) => name.startsWith('.stemcell.import-'));
       await waitFor('the import temp dir to appear', importing, cpi.exited);
       cpi.child.kill('SIGKILL');
       assert.equal((await cpi.done).signal, 'SIGKILL');
@@ -394,7 +395,7 @@ describe('faults through bin/cpi', () => {
       assert.equal(retried.error, null);
       const cid = retried.result as string;
       const entries = await readdir(env.dirs.stemcellsDir);
-      assert.deepEqual(entries.filter((name) => name.startsWith('.import-')), [], `no import leftover: ${entries.join(', ')}`);
+      assert.deepEqual(entries.filter((name) => name.startsWith('.stemcell.import-')), [], `no import leftover: ${entries.join(', ')}`);
       assert.deepEqual(await env.leaks(), NO_LEAKS);
       await env.ok('delete_stemcell', [cid]);
       assert.deepEqual(await readdir(env.dirs.stemcellsDir), []);
@@ -440,7 +441,7 @@ describe('faults through bin/cpi', () => {
         assert.equal((await cpi.done).signal, 'SIGKILL');
         // The CPI's child outlives it (as it would under a real kill): end it, it is ours.
         process.kill(Number(await readFile(pidFile, 'utf8')), 'SIGKILL');
-        const leftover = (await readdir(env.dirs.disksDir)).filter((name) => /\.creating-\d+$/.test(name));
+        const leftover = (await readdir(env.dirs.disksDir)).filter((name) => /\.creating-\d+-\d+-[0-9a-f]+$/.test(name));
         assert.equal(leftover.length, 1, 'the killed create_disk leaves its half-made image under a temp name');
         table.push({ fault: 'SIGKILL during create_disk', call: 'create_disk', type: '(killed)', okToRetry: '', message: `left: ${leftover.join(', ')}` });
 
@@ -497,7 +498,7 @@ describe('faults through bin/cpi', () => {
     });
   });
 
-  describe('disk full (small tmpfs stores)', () => {
+  describe('disk full (small tmpfs stores)', { concurrency: 1 }, () => {
     let env: CpiEnvironment;
     let small: string;
     let dirs: CpiDirs;

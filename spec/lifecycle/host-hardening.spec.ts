@@ -5,9 +5,9 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, unlink, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { busyboxStemcell } from '../support/busybox-stemcell';
-import { type CpiEnvironment, startCpiEnvironment } from '../support/cpi-environment';
-import { mountsUnder } from '../support/leak-checker';
+import { busyboxStemcell } from '../../testkit/busybox-stemcell';
+import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
+import { mountsUnder } from '../../testkit/leak-checker';
 
 const run = promisify(execFile);
 const NETWORKS = { default: { type: 'dynamic', cloud_properties: {} } };

@@ -2,8 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCpi } from '../support/cpi-process';
-import { type CpiEnvironment, startCpiEnvironment } from '../support/cpi-environment';
+import { runCpi } from '../../testkit/cpi-process';
+import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
 
 const TRAVERSALS = ['../etc', '..', '/etc/passwd', 'a/b', 'ok\u0000bad', ''];
 const HUGE = 'x'.repeat(1024 * 1024);

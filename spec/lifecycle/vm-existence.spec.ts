@@ -2,9 +2,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { busyboxStemcell } from '../support/busybox-stemcell';
-import { type CpiEnvironment, startCpiEnvironment } from '../support/cpi-environment';
-import { loopDevicesBackedBy, mountsUnder, NO_LEAKS } from '../support/leak-checker';
+import { busyboxStemcell } from '../../testkit/busybox-stemcell';
+import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
+import { loopDevicesBackedBy, mountsUnder, NO_LEAKS } from '../../testkit/leak-checker';
 
 const NETWORKS = {
   default: { type: 'manual', ip: '10.244.0.30', netmask: '255.255.255.0', gateway: '10.244.0.1', dns: ['8.8.8.8'], default: ['dns', 'gateway'], cloud_properties: {} },

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { type AgentMbus, agentMbus } from '../support/agent-mbus';
-import { type CpiEnvironment, startCpiEnvironment } from '../support/cpi-environment';
-import { gardenUnderTest } from '../support/garden-under-test';
-import { NO_LEAKS } from '../support/leak-checker';
+import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
+import { gardenUnderTest } from '../../testkit/garden-under-test';
+import { NO_LEAKS } from '../../testkit/leak-checker';
 import { type MbusCert, makeMbusCert } from '../support/mbus-certs';
 
 const garden = gardenUnderTest();

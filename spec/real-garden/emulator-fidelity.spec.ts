@@ -3,19 +3,16 @@
 // (normalise() says why each part is). Real-Garden pass only (GARDEN_UNDER_TEST=real); exec mode needs root.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { extract } from 'tar-stream';
 import { startGardenEmulator, type GardenEmulator } from '../../src/garden-emulator/garden-emulator';
-import { BUSYBOX, execModeUnavailable } from '../garden-emulator/busybox-rootfs';
+import { busyboxRootfs, execModeUnavailable } from '../../testkit/rootfs';
 import { tarOf } from '../garden-emulator/raw-client';
-import { gardenUnderTest } from '../support/garden-under-test';
+import { gardenUnderTest } from '../../testkit/garden-under-test';
 
-const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const garden = gardenUnderTest();
 const skip = garden.kind !== 'real' ? 'runs only against a real gdn (npm run test:real-garden)' : execModeUnavailable();
@@ -332,22 +329,6 @@ function rawStreamView(side: Side, raw: Buffer): HttpView {
     headers: normaliseHead(side, headerPairs(lines)),
     body: normalise(side, raw.subarray(headEnd + 4).toString('utf8')),
   };
-}
-
-/** Builds a busybox rootfs (busybox-static with applet symlinks, as spec/support/busybox-stemcell.ts does). */
-async function busyboxRootfs(rootfs: string): Promise<void> {
-  for (const dir of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'tmp', 'var/vcap/bosh', 'var/vcap/data', 'proc', 'dev', 'sys', 'root']) {
-    await mkdir(join(rootfs, dir), { recursive: true });
-  }
-  await copyFile(BUSYBOX, join(rootfs, 'bin/busybox'));
-  await chmod(join(rootfs, 'bin/busybox'), 0o755);
-  const { stdout } = await run(BUSYBOX, ['--list-full']);
-  for (const applet of stdout.split('\n').filter((line) => line.trim() !== '' && line !== 'bin/busybox')) {
-    await symlink('/bin/busybox', join(rootfs, applet)).catch(() => undefined);
-  }
-  await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nvcap:x:1000:1000::/home/vcap:/bin/sh\n');
-  await writeFile(join(rootfs, 'etc/group'), 'root:x:0:\nvcap:x:1000:\n');
-  await chmod(join(rootfs, 'tmp'), 0o1777);
 }
 
 /** The same-shaped inputs for one side: a rootfs, RW and RO bind-mount dirs, an RO single file. */

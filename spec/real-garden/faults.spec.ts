@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { busyboxStemcell } from '../support/busybox-stemcell';
-import { BUNDLE } from '../support/cpi-process';
-import { type CpiEnvironment, startCpiEnvironment } from '../support/cpi-environment';
-import { gardenUnderTest } from '../support/garden-under-test';
-import { NO_LEAKS, mountsUnder } from '../support/leak-checker';
+import { busyboxStemcell } from '../../testkit/busybox-stemcell';
+import { BUNDLE } from '../../testkit/cpi-process';
+import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
+import { gardenUnderTest } from '../../testkit/garden-under-test';
+import { NO_LEAKS, mountsUnder } from '../../testkit/leak-checker';
 
 const NETWORKS = {
   default: { type: 'manual', ip: '10.244.3.10', netmask: '255.255.255.0', gateway: '10.244.3.1', dns: ['8.8.8.8'], default: ['dns', 'gateway'], cloud_properties: {} },

@@ -6,10 +6,10 @@ import { execFile } from 'node:child_process';
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { busyboxStemcell } from '../support/busybox-stemcell';
-import { type CpiEnvironment, startCpiEnvironment } from '../support/cpi-environment';
-import { gardenUnderTest } from '../support/garden-under-test';
-import { NO_LEAKS } from '../support/leak-checker';
+import { busyboxStemcell } from '../../testkit/busybox-stemcell';
+import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
+import { gardenUnderTest } from '../../testkit/garden-under-test';
+import { NO_LEAKS } from '../../testkit/leak-checker';
 
 const run = promisify(execFile);
 

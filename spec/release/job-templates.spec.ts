@@ -15,7 +15,7 @@ import {
   tryRenderTemplate,
 } from './release-fixtures';
 
-// The upstream warden_cpi job's properties and defaults (reference/upstream-warden-cpi.md §3): a drop-in
+// The upstream warden_cpi job's properties and defaults (docs/bosh-release.md): a drop-in
 // replacement must accept every one of them, with the same defaults.
 const upstreamProperties: Record<string, unknown> = {
   'warden_cpi.host_ip': undefined,

@@ -58,7 +58,7 @@ export const requiredProperties = {
   },
 };
 
-/** bosh-deployment's bosh-lite.yml (reference/bosh-release-and-bosh-lite.md §4). */
+/** bosh-deployment's bosh-lite.yml (docs/bosh-release.md). */
 export const boshLiteProperties = {
   warden_cpi: {
     host_ip: '10.254.50.4',

@@ -1,12 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, readdir, readFile, stat } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertRubyAvailable, jobDir, readJobSpec, readYaml, repoDir } from './release-fixtures';
 
-// The BOSH release directory as `bosh create-release` reads it (reference/bosh-release-and-bosh-lite.md §1):
+// The BOSH release directory as `bosh create-release` reads it (docs/bosh-release.md):
 // config files, the job, the packages and the files their specs' globs must find under src/ or blobs/.
 
 interface PackageSpec {
@@ -56,6 +57,8 @@ async function sha256(path: string): Promise<string> {
 
 describe('the BOSH release directory', () => {
   let blobs: BlobsIndex = {};
+  /** Where the test prepares the package files: a temp release dir, never the repo's src/. */
+  let prepared = '';
   before(async () => {
     assertRubyAvailable();
     blobs = (readYaml(join(repoDir, 'config', 'blobs.yml')) ?? {}) as BlobsIndex;
@@ -63,9 +66,11 @@ describe('the BOSH release directory', () => {
       throw new Error("dist/cpi.js is missing: run 'npm run build' first");
     });
     // What scripts/release.sh does before `bosh create-release`: copy the bundle where the package spec looks.
-    const prepare = spawnSync('bash', [join(repoDir, 'scripts', 'release.sh'), 'prepare'], { encoding: 'utf8' });
+    prepared = await mkdtemp(join(tmpdir(), 'release-layout-'));
+    const prepare = spawnSync('bash', [join(repoDir, 'scripts', 'release.sh'), 'prepare', prepared], { encoding: 'utf8' });
     assert.equal(prepare.status, 0, prepare.stderr);
   });
+  after(() => rm(prepared, { recursive: true, force: true }));
 
   it('config/final.yml names the release garden-cpi and configures a blobstore', () => {
     const finalConfig = readYaml(join(repoDir, 'config', 'final.yml')) as { name?: string; final_name?: string; blobstore?: { provider?: string } };
@@ -102,7 +107,8 @@ describe('the BOSH release directory', () => {
   });
 
   it("every package spec parses and each of its globs matches files under src/, blobs/ or config/blobs.yml", async () => {
-    const srcFiles = await listFiles(join(repoDir, 'src'));
+    // The repo's src/ holds the TypeScript; the bundle is only ever copied in by scripts/release.sh.
+    const srcFiles = [...(await listFiles(join(repoDir, 'src'))), ...(await listFiles(join(prepared, 'src')))];
     const blobFiles = [...new Set([...(await listFiles(join(repoDir, 'blobs'))), ...Object.keys(blobs)])];
     const packageNames = (await readdir(join(repoDir, 'packages'))).sort();
     assert.deepEqual(packageNames, ['garden-cpi-node', 'warden_cpi']);
@@ -127,7 +133,7 @@ describe('the BOSH release directory', () => {
   });
 
   it("the prepared bundle is dist's build and git ignores it, like the blobs", async () => {
-    assert.equal(await sha256(join(repoDir, 'src', 'warden_cpi', 'cpi.js')), await sha256(join(repoDir, 'dist', 'cpi.js')));
+    assert.equal(await sha256(join(prepared, 'src', 'warden_cpi', 'cpi.js')), await sha256(join(repoDir, 'dist', 'cpi.js')));
     for (const path of ['src/warden_cpi/cpi.js', 'blobs/node/x.tgz', 'config/private.yml', 'dev_releases/x.tgz']) {
       const ignored = spawnSync('git', ['check-ignore', '-q', path], { cwd: repoDir });
       assert.equal(ignored.status, 0, `${path} must be gitignored`);

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { jsonErrorOffset, parseJsonText } from '../../src/config/json-text';
+import { jsonErrorOffset, parseJsonText } from '../../src/errors/json-text';
 import { printable } from '../../src/log/printable';
-import { runCpi, tempConfig } from '../support/cpi-process';
+import { runCpi, tempConfig } from '../../testkit/cpi-process';
 import { MANUAL_NETWORK, RUNIT_STEMCELL, startVmFixture, type VmFixture } from '../vms/vm-fixture';
 
 // Nothing echoes secrets from a file that fails to parse, and nothing from a request forges log lines.
@@ -128,16 +128,24 @@ describe('CPI records that fail to parse are not echoed', () => {
     }
   });
 
-  it('a corrupt VM record: reboot_vm does not echo it (the record counts as absent)', async () => {
+  it('a corrupt VM record: reboot_vm names the file and the position, not the record', async () => {
     const recordFile = join(stateDir, 'vms', vm, 'vm.json');
     const original = await readFile(recordFile, 'utf8');
     await writeFile(recordFile, '{"init":RECORD-SECRET-x}');
     try {
       const run = await fx.call('reboot_vm', [vm]);
       assertNoSecret(run, 'RECORD-SECRET');
-      assert.equal(run.response.error, null, JSON.stringify(run.response));
+      assert.equal(run.response.error?.type, 'Bosh::Clouds::CloudError', JSON.stringify(run.response));
+      assert.match(run.response.error?.message ?? '', new RegExp(`'${recordFile}' is not valid JSON \\(at line 1, column 9\\)`));
     } finally {
       await writeFile(recordFile, original);
     }
+  });
+
+  it('a corrupt VM record does not stop delete_vm (clean-up carries on without it)', async () => {
+    await writeFile(join(stateDir, 'vms', vm, 'vm.json'), '{"init":RECORD-SECRET-x}');
+    const run = await fx.call('delete_vm', [vm]);
+    assert.equal(run.response.error, null, JSON.stringify(run.response));
+    assertNoSecret(run, 'RECORD-SECRET');
   });
 });

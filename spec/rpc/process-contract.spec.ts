@@ -2,7 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CpiRun, request, runCpi, tempConfig } from '../support/cpi-process';
+import { spawnSync } from 'node:child_process';
+import { BUNDLE, type CpiRun, request, runCpi, tempConfig } from '../../testkit/cpi-process';
 
 function assertResponseShape(run: CpiRun): void {
   assert.equal(run.status, 0, `exit status 0 even for errors; stderr: ${run.stderr}`);
@@ -52,6 +53,16 @@ describe('bin/cpi process contract (built bundle)', () => {
     assertResponseShape(run);
     assert.equal((run.response.result as { api_version: number }).api_version, 2);
   });
+
+  for (const flag of ['--help', '-h']) {
+    it(`prints its usage for ${flag}, without waiting for stdin`, () => {
+      const run = spawnSync(process.execPath, [BUNDLE, flag], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], timeout: 20_000 });
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stdout, /^garden-cpi: the BOSH CPI for Garden/);
+      assert.match(run.stdout, /Usage: node cpi\.js <path to cpi\.json>/);
+      assert.equal(run.stderr, '');
+    });
+  }
 
   it('accepts the upstream `-configPath=<path>` argument form', async () => {
     const run = await runCpi(undefined, request('info', []), { args: [`-configPath=${configPath}`] });

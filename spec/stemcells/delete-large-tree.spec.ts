@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { request, runCpi, tempConfig, type CpiRun } from '../support/cpi-process';
+import { request, runCpi, tempConfig, type CpiRun } from '../../testkit/cpi-process';
 import { buildRootfsImage, writeManifest } from './stemcell-fixture';
 
 // delete_stemcell of a huge expanded tree runs in constant memory (its speed against `rm -rf` is a benchmark's job).

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { request, runCpi, tempConfig } from '../support/cpi-process';
+import { request, runCpi, tempConfig } from '../../testkit/cpi-process';
 
 // A full stemcells_dir is named as such in both modes, with the same wording.
 
@@ -37,7 +37,7 @@ describe('create_stemcell into a full stemcells_dir (a 4 MiB tmpfs)', () => {
       await writeFile(configPath, JSON.stringify({ ...config, actions: { ...(config.actions as object), expand_stemcell_tarball: expand } }));
       const run = await runCpi(configPath, request('create_stemcell', [image, null]));
       assert.equal(run.response.error?.type, 'Bosh::Clouds::CloudError', JSON.stringify(run.response));
-      assert.match(run.response.error?.message ?? '', new RegExp(`no space left on device while writing '${stemcellsDir}/\\.import-`));
+      assert.match(run.response.error?.message ?? '', new RegExp(`no space left on device while writing '${stemcellsDir}/\\.stemcell\\.import-`));
       assert.deepEqual(await readdir(stemcellsDir), []);
     });
   }

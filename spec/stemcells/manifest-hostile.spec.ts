@@ -4,7 +4,7 @@ import { rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MAX_MANIFEST_BYTES, readStemcellManifest } from '../../src/stemcells/stemcell-manifest';
-import { request, runCpi, tempConfig } from '../support/cpi-process';
+import { request, runCpi, tempConfig } from '../../testkit/cpi-process';
 import { buildRootfsImage } from './stemcell-fixture';
 
 // stemcell.MF is read only as a small regular file: never a FIFO, a link, a device or a huge file.
@@ -31,15 +31,14 @@ describe('a hostile stemcell.MF beside the image', () => {
   ];
 
   for (const [what, make] of cases) {
-    it(`create_stemcell ignores ${what}, imports in bounded time and memory`, async () => {
+    // A FIFO that is opened blocks forever and /dev/zero never ends: either fails by the test's timeout, not by a
+    // wall-clock bound that a loaded machine can miss.
+    it(`create_stemcell ignores ${what} and imports`, { timeout: 120_000 }, async () => {
       await rm(manifest(), { force: true });
       await make();
       assert.equal(await readStemcellManifest(image), undefined);
-      const started = Date.now();
       const run = await runCpi(configPath, request('create_stemcell', [image, null]), { env: { BOSH_LOG_LEVEL: 'debug' } });
-      const ms = Date.now() - started;
       assert.equal(run.response.error, null, JSON.stringify(run.response));
-      assert.ok(ms < 5000, `took ${ms} ms`);
       const deleted = await runCpi(configPath, request('delete_stemcell', [run.response.result]));
       assert.equal(deleted.response.error, null);
     });

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloudError } from '../../src/errors/cpi-errors';
 import { silentLogger } from '../../src/log/logger';
+import { currentProcess } from '../../src/host/process-identity';
 import { createStemcellImporter, type StemcellImporter } from '../../src/stemcells/stemcell-importer';
 import { createStemcellStore } from '../../src/stemcells/stemcell-store';
 import { buildRandomImage, buildRootfsImage, makeStemcellFixture, readJson, recordingLogger, sha1File, writeManifest, type StemcellFixture } from './stemcell-fixture';
@@ -151,17 +152,20 @@ describe('StemcellImporter', () => {
     });
   });
 
-  it('cleans leftovers of dead importers, keeps those of live ones', async () => {
+  it('cleans leftovers of dead importers (pid gone, or reused by another process), keeps those of live ones', async () => {
     await mkdir(fixture.stemcellsDir, { recursive: true });
     const dead = execFileSync('sh', ['-c', 'sh -c "echo \\$\\$"'], { encoding: 'utf8' }).trim(); // a pid that just exited
-    const deadImport = `.import-${dead}-${randomUUID()}`;
-    const deadLink = `.link-${dead}-${randomUUID()}`;
-    const liveImport = `.import-1-${randomUUID()}`;
+    const self = currentProcess();
+    const deadImport = `.stemcell.import-${dead}-1-0a1b2c`;
+    const deadLink = `.some-cid.link-${dead}-1-0a1b2c`;
+    const reusedPid = `.stemcell.import-${self.pid}-${Number(self.started) + 1}-0a1b2c`;
+    const liveImport = `.stemcell.import-${self.pid}-${self.started}-0a1b2c`;
     const orphanData = `.data-${'b'.repeat(40)}-dir`;
     await mkdir(join(fixture.stemcellsDir, deadImport, 'etc'), { recursive: true });
     await writeFile(join(fixture.stemcellsDir, deadImport, 'etc', 'half'), 'x');
     await writeFile(join(fixture.stemcellsDir, deadLink), '');
     await mkdir(join(fixture.stemcellsDir, liveImport));
+    await mkdir(join(fixture.stemcellsDir, reusedPid));
     await mkdir(join(fixture.stemcellsDir, orphanData));
     const image = await buildRootfsImage(join(fixture.root, 'sc'));
     const cid = await importer(true).importStemcell(image, null, silentLogger);
@@ -190,7 +194,7 @@ describe('StemcellImporter', () => {
       const image = await buildRandomImage(join(fixture.root, 'big'), 4);
       for (const expand of [true, false]) {
         await assert.rejects(importer(expand).importStemcell(image, null, silentLogger), {
-          message: new RegExp(`^Importing stemcell '${image}': Unpacking: no space left on device while writing '${fixture.stemcellsDir}/\\.import-`),
+          message: new RegExp(`^Importing stemcell '${image}': Unpacking: no space left on device while writing '${fixture.stemcellsDir}/\\.stemcell\\.import-`),
         });
         assert.deepEqual(await entries(), []);
       }

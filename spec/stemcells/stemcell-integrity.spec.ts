@@ -3,7 +3,7 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { request, runCpi, tempConfig } from '../support/cpi-process';
+import { request, runCpi, tempConfig } from '../../testkit/cpi-process';
 import { buildRootfsImage, sha1File, writeManifest } from './stemcell-fixture';
 
 /**

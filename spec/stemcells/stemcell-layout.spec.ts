@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { dataKey, dataName, isStemcellCid, keyOfDataName, ownerOfTempName, tempName } from '../../src/stemcells/stemcell-layout';
+import { dataKey, dataName, isStemcellCid, keyOfDataName } from '../../src/stemcells/stemcell-layout';
 
 describe('stemcell layout names', () => {
   const sha1 = 'ABCDEF0123456789abcdef0123456789abcdef01';
@@ -9,16 +9,9 @@ describe('stemcell layout names', () => {
     const key = dataKey(sha1, 'dir');
     assert.equal(key, `${sha1.toLowerCase()}-dir`);
     assert.equal(keyOfDataName(dataName(key)), key);
-    for (const name of ['.data-../../etc-dir', `.data-${sha1.toLowerCase()}-zip`, 'some-cid', `.import-1-${sha1}`]) {
+    for (const name of ['.data-../../etc-dir', `.data-${sha1.toLowerCase()}-zip`, 'some-cid', `.stemcell.import-1-2-${sha1.toLowerCase()}`]) {
       assert.equal(keyOfDataName(name), undefined, name);
     }
-  });
-
-  it('temporary names carry their owner pid', () => {
-    assert.equal(ownerOfTempName(tempName('import', 4242, '3f1e0c2a-1b2c-4d5e-8f90-0123456789ab')), 4242);
-    assert.equal(ownerOfTempName(tempName('delete', 7, 'abc')), 7);
-    assert.equal(ownerOfTempName('.import-x-abc'), undefined);
-    assert.equal(ownerOfTempName('3f1e0c2a-1b2c-4d5e-8f90-0123456789ab'), undefined);
   });
 
   it('a stemcell cid is one plain, visible path component', () => {

@@ -3,7 +3,7 @@ import { readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BUNDLE, request, runCpi, tempConfig } from '../support/cpi-process';
+import { BUNDLE, request, runCpi, tempConfig } from '../../testkit/cpi-process';
 import { buildRandomImage, buildRootfsImage, writeManifest } from './stemcell-fixture';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -59,7 +59,7 @@ describe('create_stemcell and delete_stemcell through the bundle', () => {
     let leftover: string | undefined;
     for (let attempt = 0; attempt < 2000 && leftover === undefined; attempt += 1) {
       const names = await readdir(stemcellsDir).catch(() => [] as string[]);
-      const importing = names.find((name) => name.startsWith('.import-'));
+      const importing = names.find((name) => name.startsWith('.stemcell.import-'));
       if (importing !== undefined && (await readdir(join(stemcellsDir, importing)).catch(() => [])).length > 2) leftover = importing;
       else await sleep(5);
     }

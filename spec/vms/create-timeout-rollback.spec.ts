@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { forceCleanup } from '../support/cpi-environment';
-import { mountsUnder } from '../support/leak-checker';
-import { request, runCpi, tempConfig } from '../support/cpi-process';
+import { forceCleanup } from '../../testkit/cpi-environment';
+import { mountsUnder } from '../../testkit/leak-checker';
+import { request, runCpi, tempConfig } from '../../testkit/cpi-process';
 import { RUN_HEAD, type RawServer, jsonResponse, startRawServer } from '../garden/raw-garden-server';
 
 // A create that misses its deadline may still be made by Garden after the rollback's destroy found

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertReachableAgentOptions, hostNameservers, isLoopbackAddress } from '../../src/vms/host-values';
 import { silentLogger } from '../../src/log/logger';
-import { type CpiEnvironment, startCpiEnvironment } from '../support/cpi-environment';
-import { BUNDLE, type CpiRun, runCpi } from '../support/cpi-process';
-import { NO_LEAKS } from '../support/leak-checker';
+import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
+import { BUNDLE, type CpiRun, runCpi } from '../../testkit/cpi-process';
+import { NO_LEAKS } from '../../testkit/leak-checker';
 
 // A manual network without `dns`, default for dns: create_vm backfills it from the host.
 const NETWORKS = { default: { type: 'manual', ip: '10.244.0.40', netmask: '255.255.255.0', gateway: '10.244.0.1', default: ['dns', 'gateway'], cloud_properties: {} } };

@@ -85,7 +85,7 @@ describe('VmCreator', () => {
       guest_persistent_bind_mounts_dir: '/warden-cpi-dev',
     };
     const locks = createFileLocks(join(dir, 'locks'), silentLogger);
-    const records = createVmRecords(actions);
+    const records = createVmRecords(actions, silentLogger);
     const teardown = createVmTeardown({
       dirs: actions,
       containers: { destroyIfExists: async (h) => garden.containers.delete(h) },

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execModeUnavailable, makeBusyboxRootfs } from '../garden-emulator/busybox-rootfs';
+import { execModeUnavailable, busyboxRootfs } from '../../testkit/rootfs';
 import { createFileLocks } from '../../src/host/file-lock';
 import { silentLogger } from '../../src/log/logger';
 import { createAgentSettingsStore } from '../../src/vms/agent-settings-store';
@@ -27,7 +27,7 @@ describe('create_vm + agent start in exec mode', { skip: execModeUnavailable() }
   before(async () => {
     fx = await startVmFixture({ processMode: 'exec' });
     const rootfs = join(fx.config.actions.stemcells_dir!, STEMCELL);
-    await makeBusyboxRootfs(rootfs);
+    await busyboxRootfs(rootfs);
     await mkdir(join(rootfs, 'usr/sbin'), { recursive: true });
     await mkdir(join(rootfs, 'var/vcap/bosh/bin'), { recursive: true });
     // The stand-in agent: copy the settings it sees to /var/vcap/data (the host ephemeral dir), then stay up.

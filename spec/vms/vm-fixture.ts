@@ -4,7 +4,7 @@ import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startGardenEmulator, type GardenEmulator } from '../../src/garden-emulator/garden-emulator';
 import { parseMountInfo } from '../../src/host/mounts';
-import { BUNDLE, request, tempConfig, type CpiRun } from '../support/cpi-process';
+import { BUNDLE, request, tempConfig, type CpiRun } from '../../testkit/cpi-process';
 
 /**
  * A CPI installation for VM lifecycle tests: the Garden emulator on a unix socket, upstream-style

@@ -21,13 +21,14 @@ export interface RebootVmDeps {
  * the agent again exactly as create_vm did. The IP, bind mounts, disks and settings stay.
  */
 export async function rebootVm(deps: RebootVmDeps, [vmCid]: z.infer<typeof rebootVmArgs>, call: CallContext): Promise<null> {
-  const record = await deps.records.read(vmCid);
-  // VMs made by the upstream CPI have no record: its global switch decided their init.
-  const init = record?.init ?? (deps.startContainersWithSystemd ? 'systemd' : 'runit');
-  await withContext(`Rebooting VM '${vmCid}'`, async () => {
+  const init = await withContext(`Rebooting VM '${vmCid}'`, async () => {
+    const record = await deps.records.read(vmCid);
+    // VMs made by the upstream CPI have no record: its global switch decided their init.
+    const init = record?.init ?? (deps.startContainersWithSystemd ? 'systemd' : 'runit');
     // No container: VMNotFound, whatever host state is left (the VM cannot be rebooted, only recreated).
     await deps.vms.onContainer(vmCid, () => deps.garden.stop(vmCid, false));
     await deps.vms.onContainer(vmCid, () => deps.garden.runDetached(vmCid, agentStartProcess(init, { reboot: true })));
+    return init;
   });
   call.logger.info('Rebooted VM', { vm: vmCid, init });
   return null;

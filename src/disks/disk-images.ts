@@ -7,7 +7,7 @@ import { DiskNotFound, NotSupported, withContext } from '../errors/cpi-errors';
 import { diskPaths, type DisksConfig } from './disk-paths';
 import { growExt4Image, makeExt4Image } from './ext4-image';
 import { inDisksDir } from './disk-space';
-import { ownedTempName, removeDeadOwnersTempFiles } from '../host/owned-temp-files';
+import { sweepDeadWritersTempFiles, tempName } from '../host/temp-files';
 
 const MIB = 1024 * 1024;
 
@@ -48,11 +48,11 @@ export function createDiskImages(deps: DiskImagesDeps): DiskImages {
       const diskCid = deps.newId();
       const { image } = diskPaths(deps.config, diskCid);
       // Built beside its final name and renamed, so a crash never leaves a half-made disk under a cid.
-      const building = join(deps.config.disks_dir, ownedTempName(diskCid, 'creating'));
+      const building = join(deps.config.disks_dir, tempName(diskCid, 'creating'));
       await withContext(`Creating disk '${diskCid}' of ${sizeMb} MiB`, async () => {
         await ensurePrivateDir(deps.config.disks_dir);
         await ensurePrivateDir(deps.config.state_dir);
-        await removeDeadOwnersTempFiles(deps.config.disks_dir, 'creating', deps.logger);
+        await sweepDeadWritersTempFiles(deps.config.disks_dir, ['creating'], deps.logger);
         try {
           await inDisksDir(deps.config.disks_dir, `a new ${sizeMb} MiB image`, () => makeExt4Image(deps.runner, building, sizeMb, deps.mkfsExtendedOptions));
           await rename(building, image);

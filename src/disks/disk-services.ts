@@ -33,7 +33,7 @@ export function createDiskServices(deps: DiskServicesDeps): DiskServices {
     images: createDiskImages({ config, runner, newId, logger, mkfsExtendedOptions: deps.mkfsExtendedOptions }),
     attachments: createDiskAttachments({ config, mounts: deps.mounts, runner, logger }),
     snapshots: createDiskSnapshots({ config, runner, newId, logger }),
-    metadata: createDiskMetadataStore(config),
+    metadata: createDiskMetadataStore(config, logger),
     guestPath: (diskCid) => diskGuestPath(config, diskCid),
   };
 }

@@ -1,13 +1,13 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { ensurePrivateDir } from '../host/private-dirs';
 import { join } from 'node:path';
 import type { CommandRunner } from '../host/command-runner';
 import type { Logger } from '../log/logger';
 import { withContext } from '../errors/cpi-errors';
 import { diskPaths, snapshotPaths, type DisksConfig } from './disk-paths';
-import { writeJsonAtomic } from './disk-metadata-store';
 import { inDisksDir } from './disk-space';
-import { ownedTempName, removeDeadOwnersTempFiles } from '../host/owned-temp-files';
+import { readOwnFile, writeFileAtomic, writeRecord } from '../host/records';
+import { sweepDeadWritersTempFiles, tempName } from '../host/temp-files';
 
 /** Snapshots: copies of a disk image at `<disks_dir>/snapshots/<snapshot>`, metadata in the state dir. */
 export interface DiskSnapshots {
@@ -41,7 +41,7 @@ export function createDiskSnapshots(deps: {
   async function copyFrozen(diskCid: string, mountedAt: string, copy: () => Promise<void>): Promise<void> {
     const paths = diskPaths(config, diskCid);
     await mkdir(paths.stateDir, { recursive: true });
-    await writeFile(paths.frozenMarker, mountedAt);
+    await writeFileAtomic(paths.frozenMarker, mountedAt, { logger: deps.logger });
     try {
       await withContext(`Freezing '${mountedAt}'`, () => runner.run('fsfreeze', ['--freeze', mountedAt]));
       try {
@@ -59,11 +59,11 @@ export function createDiskSnapshots(deps: {
       const snapshotCid = deps.newId();
       const paths = snapshotPaths(config, snapshotCid);
       const dir = join(config.disks_dir, 'snapshots');
-      const copying = join(dir, ownedTempName(snapshotCid, 'copying'));
+      const copying = join(dir, tempName(snapshotCid, 'copying'));
       await withContext(`Snapshotting disk '${diskCid}' to '${paths.image}'`, async () => {
         await ensurePrivateDir(config.disks_dir);
         await mkdir(dir, { recursive: true, mode: 0o700 });
-        await removeDeadOwnersTempFiles(dir, 'copying', deps.logger);
+        await sweepDeadWritersTempFiles(dir, ['copying'], deps.logger);
         const copy = async (): Promise<void> => {
           await inDisksDir(config.disks_dir, `a copy of disk '${diskCid}'`, () =>
             runner.run('cp', ['--reflink=auto', '--sparse=always', diskPaths(config, diskCid).image, copying]),
@@ -73,7 +73,7 @@ export function createDiskSnapshots(deps: {
           if (mountedAt === null) await copy();
           else await copyFrozen(diskCid, mountedAt, copy);
           await mkdir(paths.stateDir, { recursive: true });
-          await writeJsonAtomic(paths.metadataFile, { disk_cid: diskCid, created_at: new Date().toISOString(), metadata });
+          await writeRecord(paths.metadataFile, { disk_cid: diskCid, created_at: new Date().toISOString(), metadata }, { logger: deps.logger });
           await rename(copying, paths.image);
         } catch (error) {
           await rm(copying, { force: true });
@@ -94,7 +94,10 @@ export function createDiskSnapshots(deps: {
 
     async thawLeftover(diskCid) {
       const marker = diskPaths(config, diskCid).frozenMarker;
-      const target = await readFile(marker, 'utf8').catch(() => undefined);
+      const target = await readOwnFile(marker).catch((error: unknown) => {
+        deps.logger.warn('Cannot read the frozen marker; leaving it', { disk: diskCid, marker, error: String(error) });
+        return undefined;
+      });
       if (target === undefined) return;
       deps.logger.warn('Thawing a filesystem left frozen by an interrupted snapshot', { disk: diskCid, target });
       if (target) await thaw(target);

@@ -11,12 +11,6 @@ export class CpiError extends Error {
     this.name = new.target.name;
     this.okToRetry = options.okToRetry ?? false;
   }
-
-  /** The same error type with `context: ` in front of the message (each step adds its own). */
-  withContext(context: string): CpiError {
-    const Type = this.constructor as new (message: string, options: { okToRetry?: boolean; cause?: unknown }) => CpiError;
-    return new Type(`${context}: ${this.message}`, { okToRetry: this.okToRetry, cause: this });
-  }
 }
 
 export class CloudError extends CpiError {
@@ -62,7 +56,11 @@ function isTransient(error: unknown): boolean {
  * (a TypeError, a Node system error) becomes a CloudError, with ok_to_retry when it is transient.
  */
 export function wrapError(context: string, error: unknown): CpiError {
-  if (error instanceof CpiError) return error.withContext(context);
+  if (error instanceof CpiError) {
+    // The same error type with `context: ` in front of the message (each step adds its own).
+    const Type = error.constructor as new (message: string, options: { okToRetry?: boolean; cause?: unknown }) => CpiError;
+    return new Type(`${context}: ${error.message}`, { okToRetry: error.okToRetry, cause: error });
+  }
   return new CloudError(`${context}: ${messageOf(error)}`, { cause: error, okToRetry: isTransient(error) });
 }
 

@@ -101,7 +101,7 @@ function recordedBody(request: HttpRequest): unknown {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Starts a Garden server speaking gdn's wire format (reference/garden-protocol.md, garden-wire-captures.md). */
+/** Starts a Garden server speaking gdn's wire format (docs/garden-wire.md). */
 export async function startGardenEmulator(options: GardenEmulatorOptions): Promise<GardenEmulator> {
   const logger = options.logger ?? silentLogger;
   const mode = options.processMode ?? 'scripted';

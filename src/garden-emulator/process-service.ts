@@ -18,7 +18,7 @@ const KILL_WAIT_MS = 5_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
-/** Runs and attaches processes and serves their hijacked control and output connections (§3). */
+/** Runs and attaches processes and serves their hijacked control and output connections (docs/garden-wire.md, "The process protocol"). */
 export class ProcessService {
   constructor(
     private readonly options: {

@@ -30,7 +30,7 @@ const ok = (body: unknown = {}): HandlerResult => ({ status: 200, body });
 /** First host port gdn hands out for NetIn (kawasaki port pool default). */
 const FIRST_HOST_PORT = 61001;
 
-/** One function per route, with gdn's answers for unknown handles (reference §5.4). */
+/** One function per route, with gdn's answers for unknown handles (docs/garden-wire.md, "Errors"). */
 export function createHandlers(deps: { store: ContainerStore; processes: ProcessService; network: NetworkPool }): Record<RouteName, Handler> {
   const { store, processes } = deps;
   let nextHostPort = FIRST_HOST_PORT;

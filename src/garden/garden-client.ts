@@ -1,47 +1,12 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../log/logger';
-import type {
-  BandwidthLimits,
-  BulkInfoEntry,
-  BulkMetricsEntry,
-  Capacity,
-  ContainerInfo,
-  ContainerSpec,
-  CpuLimits,
-  DiskLimits,
-  MemoryLimits,
-  Metrics,
-  NetInResult,
-  NetOutRule,
-  ProcessSpec,
-  WindowSize,
-} from './garden-wire-schemas';
+import type { ContainerInfo, ContainerSpec, ProcessSpec, WindowSize } from './garden-wire-schemas';
 import type { GardenTimeouts } from './garden-limits';
 import { createHttpGardenClient } from './http-garden-client';
 
 export { DEFAULT_LONG_REQUEST_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, MAX_JSON_RESPONSE_BYTES, type GardenTimeouts } from './garden-limits';
 
-export type {
-  BandwidthLimits,
-  BindMount,
-  BulkInfoEntry,
-  BulkMetricsEntry,
-  Capacity,
-  ContainerInfo,
-  ContainerLimits,
-  ContainerSpec,
-  CpuLimits,
-  DiskLimits,
-  GardenErrorBody,
-  ImageRef,
-  MemoryLimits,
-  Metrics,
-  NetInResult,
-  NetOutRule,
-  PidLimits,
-  ProcessSpec,
-  WindowSize,
-} from './garden-wire-schemas';
+export type { BindMount, ContainerInfo, ContainerLimits, ContainerSpec, GardenErrorBody, ImageRef, NetOutRule, ProcessSpec, WindowSize } from './garden-wire-schemas';
 export { BindMountMode, BindMountOrigin, NetOutProtocol } from './garden-wire-schemas';
 export {
   GardenBadResponse,
@@ -138,7 +103,8 @@ export interface DetachedProcess {
 }
 
 /**
- * The whole gdn API (reference/garden-protocol.md §2). No keep-alive: every call opens its own
+ * The part of gdn's API the CPI, its tests and the benchmarks use (docs/garden-wire.md); the emulator
+ * serves the rest of gdn's routes for the comparison suite, over raw HTTP. No keep-alive: every call opens its own
  * connections and closes them before it resolves. TCP/unix connections per call (retries of GETs
  * add one each):
  *   - every JSON route, streamIn, streamOut: 1
@@ -152,15 +118,11 @@ export interface DetachedProcess {
 export interface GardenClient {
   readonly address: GardenAddress;
 
-  ping(): Promise<void>;
-  capacity(): Promise<Capacity>;
   /** Handles whose properties equal every filter (gdn hides containers not yet `garden.state=created`). */
   list(propertyFilters?: Record<string, string>): Promise<string[]>;
   /** Returns the handle (the requested one, or gdn's UUID). */
   create(spec: ContainerSpec): Promise<string>;
   info(handle: string): Promise<ContainerInfo>;
-  bulkInfo(handles: readonly string[]): Promise<Record<string, BulkInfoEntry>>;
-  bulkMetrics(handles: readonly string[]): Promise<Record<string, BulkMetricsEntry>>;
   destroy(handle: string): Promise<void>;
   /** Kills every process but init; `kill` sends SIGKILL at once instead of SIGTERM first. */
   stop(handle: string, kill: boolean): Promise<void>;
@@ -177,27 +139,11 @@ export interface GardenClient {
   streamOut(handle: string, options: { source: string; user?: string }): Promise<Readable>;
 
   properties(handle: string): Promise<Record<string, string>>;
-  /** Rejects with a GardenError (500 "property does not exist: k") when the key is missing. */
-  property(handle: string, key: string): Promise<string>;
   setProperty(handle: string, key: string, value: string): Promise<void>;
   removeProperty(handle: string, key: string): Promise<void>;
-  /** Grace time in nanoseconds (0: never reaped). */
-  setGraceTime(handle: string, graceTimeNs: number): Promise<void>;
-
-  netIn(handle: string, hostPort: number, containerPort: number): Promise<NetInResult>;
-  netOut(handle: string, rule: NetOutRule): Promise<void>;
-  bulkNetOut(handle: string, rules: readonly NetOutRule[]): Promise<void>;
-
-  bandwidthLimits(handle: string): Promise<BandwidthLimits>;
-  cpuLimits(handle: string): Promise<CpuLimits>;
-  diskLimits(handle: string): Promise<DiskLimits>;
-  memoryLimits(handle: string): Promise<MemoryLimits>;
-  metrics(handle: string): Promise<Metrics>;
 
   /** Starts a process; resolves once gdn sent its process id (streams attached as requested). */
   run(handle: string, spec: ProcessSpec, io?: ProcessIO): Promise<GardenProcess>;
-  /** Re-attaches to a running process by id (GardenProcessNotFound if unknown). */
-  attach(handle: string, processId: string, io?: ProcessIO): Promise<GardenProcess>;
   /**
    * Starts a process and closes the connection as soon as its id arrived, without waiting or
    * killing it: one connection (the agent start).

@@ -11,7 +11,7 @@ import { MAX_PROCESS_FRAME_BYTES } from './garden-limits';
 import { type ProcessFrame, type WindowSize, processFrameSchema } from './garden-wire-schemas';
 
 /**
- * The process protocol (reference/garden-protocol.md §3) on raw sockets: control connection A
+ * The process protocol (docs/garden-wire.md, "The process protocol") on raw sockets: control connection A
  * carries newline-delimited JSON frames both ways; stdout and stderr each come on their own
  * hijacked GET (B, C) as raw bytes, opened only when the caller wants them.
  */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * Garden wire types, spelled exactly as gdn sends and reads them (reference/garden-protocol.md §2.1):
+ * Garden wire types, spelled exactly as gdn sends and reads them (docs/garden-wire.md):
  * request bodies in snake_case with integer enums and nanosecond durations, responses of untagged Go
  * structs in PascalCase. Response schemas turn Go's `null` slices and maps into empty ones.
  */
@@ -129,7 +129,7 @@ const nullToEmptyMap = z
 
 export const emptyObjectSchema = z.object({});
 
-/** The five-key error body of every gdn error response (§1.4). */
+/** The five-key error body of every gdn error response (docs/garden-wire.md). */
 export const errorBodySchema = z.object({
   Type: z.string(),
   Message: z.string(),
@@ -138,14 +138,6 @@ export const errorBodySchema = z.object({
   Binary: z.string().optional().default(''),
 });
 export type GardenErrorBody = z.infer<typeof errorBodySchema>;
-
-export const capacitySchema = z.object({
-  memory_in_bytes: z.number(),
-  disk_in_bytes: z.number(),
-  schedulable_disk_in_bytes: z.number().optional().default(0),
-  max_containers: z.number(),
-});
-export type Capacity = z.infer<typeof capacitySchema>;
 
 export const handlesSchema = z.object({ Handles: nullToEmptyList(z.string()) });
 export const handleSchema = z.object({ Handle: z.string() });
@@ -169,44 +161,9 @@ export const containerInfoSchema = z.object({
 });
 export type ContainerInfo = z.infer<typeof containerInfoSchema>;
 
-export const metricsSchema = z.object({
-  /** snake_case cgroup stats plus the untagged TotalUsageTowardLimit. */
-  MemoryStat: z.record(z.string(), z.number()),
-  CPUStat: z.object({ Usage: z.number(), User: z.number(), System: z.number() }),
-  DiskStat: z.object({
-    TotalBytesUsed: z.number(),
-    TotalInodesUsed: z.number(),
-    ExclusiveBytesUsed: z.number(),
-    ExclusiveInodesUsed: z.number(),
-  }),
-  NetworkStat: z.object({ RxBytes: z.number(), TxBytes: z.number() }).nullable().optional().default(null),
-  PidStat: z.object({ Current: z.number(), Max: z.number() }).optional().default({ Current: 0, Max: 0 }),
-  /** Nanoseconds. */
-  Age: z.number().optional().default(0),
-  CPUEntitlement: z.number().optional().default(0),
-});
-export type Metrics = z.infer<typeof metricsSchema>;
-
-/** One handle's entry in bulk_info; `Err` (Type "") is set when that handle failed, the call still 200. */
-export const bulkInfoSchema = z.record(
-  z.string(),
-  z.object({ Info: containerInfoSchema.nullable().optional().default(null), Err: errorBodySchema.nullable().optional().default(null) }),
-);
-export type BulkInfoEntry = z.infer<typeof bulkInfoSchema>[string];
-
-export const bulkMetricsSchema = z.record(
-  z.string(),
-  z.object({ Metrics: metricsSchema.nullable().optional().default(null), Err: errorBodySchema.nullable().optional().default(null) }),
-);
-export type BulkMetricsEntry = z.infer<typeof bulkMetricsSchema>[string];
-
 export const propertiesSchema = nullToEmptyMap;
-export const propertyValueSchema = z.object({ value: z.string() });
 
-export const netInResponseSchema = z.object({ host_port: z.number(), container_port: z.number() });
-export type NetInResult = z.infer<typeof netInResponseSchema>;
-
-/** A server-to-client frame on a process control connection (§3.2). */
+/** A server-to-client frame on a process control connection (docs/garden-wire.md). */
 export const processFrameSchema = z.object({
   process_id: z.string().optional(),
   stream_id: z.string().optional(),

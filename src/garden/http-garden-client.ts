@@ -7,23 +7,7 @@ import { startDetached, streamProcess } from './garden-process';
 import type { HijackRequest } from './hijacked-request';
 import { type GardenRequest, createJsonTransport, routeOf } from './json-transport';
 import { pathSegment } from './url-path';
-import {
-  type ProcessSpec,
-  bandwidthLimitsSchema,
-  bulkInfoSchema,
-  bulkMetricsSchema,
-  capacitySchema,
-  containerInfoSchema,
-  cpuLimitsSchema,
-  diskLimitsSchema,
-  handleSchema,
-  handlesSchema,
-  memoryLimitsSchema,
-  metricsSchema,
-  netInResponseSchema,
-  propertiesSchema,
-  propertyValueSchema,
-} from './garden-wire-schemas';
+import { type ProcessSpec, containerInfoSchema, handleSchema, handlesSchema, propertiesSchema } from './garden-wire-schemas';
 
 /** Collects up to `limit` bytes of a process stream; the rest is counted and dropped. */
 class CappedBuffer extends Writable {
@@ -66,9 +50,6 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
   const client: GardenClient = {
     address,
 
-    ping: () => transport.callVoid(get('/ping')),
-    capacity: () => transport.call(get('/capacity'), capacitySchema),
-
     async list(propertyFilters = {}) {
       const query = Object.keys(propertyFilters).length > 0 ? propertyFilters : undefined;
       return (await transport.call(get('/containers', undefined, query), handlesSchema)).Handles;
@@ -80,8 +61,6 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
     },
 
     info: (handle) => transport.call(get(container(handle, '/info'), handle), containerInfoSchema),
-    bulkInfo: (handles) => transport.call(get('/containers/bulk_info', undefined, { handles: handles.join(',') }), bulkInfoSchema),
-    bulkMetrics: (handles) => transport.call(get('/containers/bulk_metrics', undefined, { handles: handles.join(',') }), bulkMetricsSchema),
     destroy: (handle) => transport.callVoid({ method: 'DELETE', path: container(handle), handle }),
     stop: (handle, kill) => transport.callVoid({ method: 'PUT', path: container(handle, '/stop'), json: { kill }, handle }),
 
@@ -103,35 +82,11 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
     },
 
     properties: (handle) => transport.call(get(container(handle, '/properties'), handle), propertiesSchema),
-    async property(handle, key) {
-      return (await transport.call(get(container(handle, `/properties/${pathSegment(key)}`), handle), propertyValueSchema)).value;
-    },
     setProperty: (handle, key, value) =>
       transport.callVoid({ method: 'PUT', path: container(handle, `/properties/${pathSegment(key)}`), json: { value }, handle }),
     removeProperty: (handle, key) => transport.callVoid({ method: 'DELETE', path: container(handle, `/properties/${pathSegment(key)}`), handle }),
-    setGraceTime: (handle, graceTimeNs) =>
-      transport.callVoid({ method: 'PUT', path: container(handle, '/grace_time'), json: Math.round(graceTimeNs), handle }),
-
-    netIn: (handle, hostPort, containerPort) =>
-      transport.call(
-        { method: 'POST', path: container(handle, '/net/in'), json: { handle, host_port: hostPort, container_port: containerPort }, handle },
-        netInResponseSchema,
-      ),
-    netOut: (handle, rule) => transport.callVoid({ method: 'POST', path: container(handle, '/net/out'), json: rule, handle }),
-    bulkNetOut: (handle, rules) => transport.callVoid({ method: 'POST', path: container(handle, '/net/out/bulk'), json: rules, handle }),
-
-    bandwidthLimits: (handle) => transport.call(get(container(handle, '/limits/bandwidth'), handle), bandwidthLimitsSchema),
-    cpuLimits: (handle) => transport.call(get(container(handle, '/limits/cpu'), handle), cpuLimitsSchema),
-    diskLimits: (handle) => transport.call(get(container(handle, '/limits/disk'), handle), diskLimitsSchema),
-    memoryLimits: (handle) => transport.call(get(container(handle, '/limits/memory'), handle), memoryLimitsSchema),
-    metrics: (handle) => transport.call(get(container(handle, '/metrics'), handle), metricsSchema),
 
     run: (handle, spec, io: ProcessIO = {}) => streamProcess(connector, logger, handle, processRequest(handle, spec), io),
-
-    attach(handle, processId, io: ProcessIO = {}) {
-      const path = container(handle, `/processes/${pathSegment(processId)}`);
-      return streamProcess(connector, logger, handle, { method: 'GET', path, route: `GET ${path}`, handle, timeoutMs: requestMs }, io);
-    },
 
     runDetached: (handle, spec) => startDetached(connector, processRequest(handle, spec)),
 

@@ -1,5 +1,5 @@
 import type { Logger } from './logger';
-import { redact, redactString } from '../rpc/redact';
+import { redact, redactString } from './redact';
 import { loadServices } from '../rpc/load-services';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

@@ -7,7 +7,7 @@ import { isMethodName } from './method-names';
 import { loadServices } from './load-services';
 import { type RequestEnvelope, requestIdOf } from './request-envelope';
 
-/** Methods whose result shape differs between API v1 and v2 (reference/cpi-rpc-contract.md §3). */
+/** Methods whose result shape differs between API v1 and v2 (docs/cpi-contract.md). */
 const VERSIONED_METHODS = new Set(['create_vm', 'attach_disk']);
 const MAX_API_VERSION = 2;
 

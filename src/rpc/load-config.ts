@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidRequest } from '../errors/cpi-errors';
 import { type CpiConfig, parseCpiConfig } from '../config/cpi-config';
-import { parseJsonText } from '../config/json-text';
+import { parseJsonText } from '../errors/json-text';
 
 /**
  * The config path is the first argument (our job template), or `-configPath=<path>` as the upstream

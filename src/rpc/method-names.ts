@@ -1,4 +1,4 @@
-/** Every method of the CPI contract (reference/cpi-rpc-contract.md §3). */
+/** Every method of the CPI contract (docs/cpi-contract.md). */
 export const METHOD_NAMES = [
   'info',
   'create_stemcell',

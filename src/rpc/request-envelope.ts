@@ -1,8 +1,8 @@
-// zod/mini keeps `info` fast: this runs on every call (reference/cpi-rpc-contract.md note 1).
+// zod/mini keeps `info` fast: this runs on every call (docs/cpi-contract.md, `info`).
 import * as z from 'zod/mini';
 import { InvalidRequest } from '../errors/cpi-errors';
 import { describeFirstIssue, type ValidationIssue } from '../errors/validation-message';
-import { parseJsonText } from '../config/json-text';
+import { parseJsonText } from '../errors/json-text';
 import { MAX_REQUEST_ID_LENGTH, printable } from '../log/printable';
 
 export const requestEnvelopeSchema = z.object({

@@ -6,7 +6,7 @@ import { printable } from '../log/printable';
 import { createStderrLogger, parseLogLevel } from '../log/stderr-logger';
 import { dispatch } from './dispatch';
 import { loadConfig } from './load-config';
-import { redact, redactArguments } from './redact';
+import { redact, redactArguments } from '../log/redact';
 import { type CpiResponse, errorResponse, successResponse } from './response';
 import { MAX_REQUEST_BYTES, type StdinContent } from './read-stdin';
 import { type RequestEnvelope, parseRequest, requestIdOf } from './request-envelope';
@@ -87,8 +87,25 @@ export async function answerRequest(io: CpiProcessIo): Promise<CpiResponse> {
   }
 }
 
+/** What `--help` (or `-h`) prints instead of answering a request. */
+export const USAGE = `garden-cpi: the BOSH CPI for Garden (drop-in replacement for bosh-warden-cpi)
+
+Usage: node cpi.js <path to cpi.json>          (or: -configPath=<path>, as upstream)
+
+BOSH runs this once per cloud operation: one JSON request on stdin, e.g.
+  {"method":"info","arguments":[],"context":{"director_uuid":"x"}}
+and one JSON response on stdout: {"result":...,"error":null|{"type","message","ok_to_retry"},"log":"..."}.
+Logs go to stderr (level: cpi.json's log_level, or BOSH_LOG_LEVEL=debug|info|warn|error).
+cpi.json: snake_case (our job template) or upstream PascalCase; samples in examples/ of the repository.
+`;
+
 /** Writes the response; resolves once it is flushed (pipe writes through process.stdout would be async). */
 export async function runCpi(io: CpiProcessIo): Promise<void> {
+  // A person trying the binary by hand: say how it is used rather than wait for a request on stdin.
+  if (io.argv.some((arg) => arg === '--help' || arg === '-h')) {
+    await io.writeResponse(USAGE);
+    return;
+  }
   const response = await answerRequest(io);
   await io.writeResponse(JSON.stringify(response));
   await io.flushLogs();

@@ -2,8 +2,8 @@ import { lstat, readdir, readlink, rename, rm, symlink } from 'node:fs/promises'
 import { join } from 'node:path';
 import type { Locks } from '../host/file-lock';
 import type { Logger } from '../log/logger';
-import { dataName, dataRecordPath, keyOfDataName, lockNameForKey, ownerOfTempName, tempName } from './stemcell-layout';
-import { isProcessAlive } from '../host/process-alive';
+import { dataName, dataRecordPath, keyOfDataName, lockNameForKey } from './stemcell-layout';
+import { sweepDeadWritersTempFiles, tempName } from '../host/temp-files';
 import { removeTree } from '../host/remove-tree';
 
 /** The filesystem operations on stemcells_dir shared by import, delete and leftover cleanup. */
@@ -34,7 +34,7 @@ export async function cidsUsing(dirs: StemcellDataDirs, key: string): Promise<st
 
 /** Makes `<cid>` appear atomically as a relative symlink to the data (made beside it, then renamed). */
 export async function linkCid(dirs: StemcellDataDirs, cid: string, key: string): Promise<void> {
-  const temp = join(dirs.stemcellsDir, tempName('link', process.pid, dirs.newId()));
+  const temp = join(dirs.stemcellsDir, tempName(cid, 'link'));
   await symlink(dataName(key), temp);
   try {
     await rename(temp, join(dirs.stemcellsDir, cid));
@@ -49,7 +49,7 @@ export async function linkCid(dirs: StemcellDataDirs, cid: string, key: string):
  * constant memory, as fast as `rm -rf`, never into another filesystem.
  */
 export async function removeEntry(dirs: StemcellDataDirs, name: string): Promise<void> {
-  const aside = join(dirs.stemcellsDir, tempName('delete', process.pid, dirs.newId()));
+  const aside = join(dirs.stemcellsDir, tempName(name, 'delete'));
   try {
     await rename(join(dirs.stemcellsDir, name), aside);
   } catch (error) {
@@ -77,15 +77,8 @@ export async function removeDataIfUnused(dirs: StemcellDataDirs, key: string, lo
  * no cid links to (a kill between renaming the data into place and linking the cid). Best effort.
  */
 export async function cleanLeftovers(dirs: StemcellDataDirs, locks: Locks, logger: Logger): Promise<void> {
+  await sweepDeadWritersTempFiles(dirs.stemcellsDir, ['import', 'link', 'delete'], logger);
   const names = await readdir(dirs.stemcellsDir).catch(() => [] as string[]);
-  for (const name of names) {
-    const owner = ownerOfTempName(name);
-    if (owner === undefined || owner === process.pid || isProcessAlive(owner)) continue;
-    logger.info('Removing leftover of a killed stemcell operation', { path: join(dirs.stemcellsDir, name), pid: owner });
-    await removeTree(join(dirs.stemcellsDir, name)).catch((error: unknown) =>
-      logger.warn('Could not remove leftover', { name, error: String(error) }),
-    );
-  }
   const linked = new Set<string>();
   for (const name of names) {
     if (name.startsWith('.')) continue;

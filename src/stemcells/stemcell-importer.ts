@@ -1,17 +1,19 @@
 import { access, chmod, constants, lstat, mkdir, rename } from 'node:fs/promises';
 import { ensurePrivateDir } from '../host/private-dirs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CloudError, withContext } from '../errors/cpi-errors';
 import { describeFirstIssue, formatIssuePath } from '../errors/validation-message';
 import type { Locks } from '../host/file-lock';
+import { writeRecord } from '../host/records';
 import { removeTree } from '../host/remove-tree';
+import { tempName } from '../host/temp-files';
 import type { Logger } from '../log/logger';
 import { checkImageFile, expandImage, gunzipImage, type GunzipStrategy, type UnpackResult } from './image-unpacker';
 import { isLightStemcell, lightStemcellPropertiesSchema } from './light-stemcell';
 import { cleanLeftovers, linkCid, pathExists, type StemcellDataDirs } from './stemcell-data';
-import { dataKey, dataName, dataRecordPath, lightRecordPath, lockNameForKey, tempName, type StemcellFormat } from './stemcell-layout';
+import { dataKey, dataName, dataRecordPath, lightRecordPath, lockNameForKey, type StemcellFormat } from './stemcell-layout';
 import { readStemcellManifest, type StemcellManifest } from './stemcell-manifest';
-import { writeRecord, type DataRecord, type LightRecord } from './stemcell-records';
+import type { DataRecord, LightRecord } from './stemcell-records';
 
 /** create_stemcell's service: image path (+ cloud_properties for light stemcells) in, a plain cid out. */
 export interface StemcellImporter {
@@ -63,9 +65,14 @@ export function createStemcellImporter(deps: StemcellImporterDeps): StemcellImpo
     }
   }
 
-  /** Unpacks into `.import-<pid>-<uuid>` beside the final name; removes it again on any failure. */
+  async function storeRecord(path: string, record: DataRecord | LightRecord, logger: Logger): Promise<void> {
+    await mkdir(dirname(path), { recursive: true });
+    await writeRecord(path, record, { mode: 0o644, logger });
+  }
+
+  /** Unpacks into a temp name (`.stemcell.import-…`, host/temp-files.ts) in stemcells_dir; removes it again on any failure. */
   async function unpackToTemp(imagePath: string, logger: Logger): Promise<{ temp: string; result: UnpackResult }> {
-    const temp = join(deps.stemcellsDir, tempName('import', process.pid, deps.newId()));
+    const temp = join(deps.stemcellsDir, tempName('stemcell', 'import'));
     try {
       const options = { logger, strategy: deps.gunzipStrategy };
       if (deps.expand) await mkdir(temp, { mode: 0o755 });
@@ -88,7 +95,7 @@ export function createStemcellImporter(deps: StemcellImporterDeps): StemcellImpo
       await removeTree(temp);
     } else {
       const record: DataRecord = { key, sha1, format, manifest, imported_at: now().toISOString() };
-      await writeRecord(dataRecordPath(deps.stateDir, key), record);
+      await storeRecord(dataRecordPath(deps.stateDir, key), record, logger);
       await rename(temp, join(deps.stemcellsDir, dataName(key)));
     }
     await linkCid(deps, cid, key);
@@ -154,7 +161,7 @@ export function createStemcellImporter(deps: StemcellImporterDeps): StemcellImpo
       manifest,
       created_at: now().toISOString(),
     };
-    await writeRecord(lightRecordPath(deps.stateDir, cid), record);
+    await storeRecord(lightRecordPath(deps.stateDir, cid), record, logger);
     logger.info('Registered light stemcell', { cid, image_reference: record.image_reference });
     return cid;
   }

@@ -4,13 +4,12 @@ import { isCid } from '../ids/cid';
 /**
  * Names inside stemcells_dir. Every stemcell cid is `<stemcells_dir>/<cid>` as upstream (Garden's image
  * URI); ours is a relative symlink to the data it shares with identical stemcells, `.data-<sha1>-<format>`.
- * Work in progress carries its owner's pid so a later import can tell a dead process's leftovers
- * (`.import-`, `.link-`, `.delete-`) from a live import's.
+ * Work in progress (an import, a link being made, an entry being deleted) carries a temp name of
+ * host/temp-files.ts, so a later import can tell a killed process's leftovers from a live import's.
  */
 export type StemcellFormat = 'dir' | 'tar';
 
 export const DATA_PREFIX = '.data-';
-const TEMP_NAME = /^\.(import|link|delete)-(\d+)-[0-9a-f-]+$/;
 
 export function dataKey(sha1: string, format: StemcellFormat): string {
   return `${sha1.toLowerCase()}-${format}`;
@@ -25,16 +24,6 @@ export function keyOfDataName(name: string): string | undefined {
   return name.startsWith(DATA_PREFIX) && /^[0-9a-f]{40}-(dir|tar)$/.test(name.slice(DATA_PREFIX.length))
     ? name.slice(DATA_PREFIX.length)
     : undefined;
-}
-
-export function tempName(kind: 'import' | 'link' | 'delete', pid: number, id: string): string {
-  return `.${kind}-${pid}-${id}`;
-}
-
-/** The owner pid of a temporary name, or undefined when the name is not one of ours. */
-export function ownerOfTempName(name: string): number | undefined {
-  const match = TEMP_NAME.exec(name);
-  return match ? Number(match[2]) : undefined;
 }
 
 export function lockNameForKey(key: string): string {

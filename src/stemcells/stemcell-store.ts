@@ -9,7 +9,8 @@ import { removeDataIfUnused, removeEntry, type StemcellDataDirs } from './stemce
 import { detectInitFromRootfs, initSystemForOs, type InitSystem } from './stemcell-init';
 import { dataName, dataRecordPath, isStemcellCid, keyOfDataName, lightRecordPath, lockNameForKey } from './stemcell-layout';
 import type { StemcellManifest } from './stemcell-manifest';
-import { dataRecordSchema, lightRecordSchema, readRecord } from './stemcell-records';
+import { readRecord } from '../host/records';
+import { dataRecordSchema, lightRecordSchema } from './stemcell-records';
 
 /** A stemcell as create_vm needs it: Garden's image URI and what is known about the OS inside. */
 export type FoundStemcell =
@@ -75,7 +76,12 @@ export function createStemcellStore(deps: StemcellDataDirs & { locks: Locks }): 
         }
         if (!isStemcellCid(cid)) throw new CloudError(`not a stemcell cid: ${cidProblem(cid) ?? 'invalid'}`);
         const lightPath = lightRecordPath(deps.stateDir, cid);
-        if ((await readRecord(lightPath, lightRecordSchema)) !== undefined) {
+        // A light stemcell is its record: removed whether or not it still reads (a corrupt one is ours too).
+        const light = await readRecord(lightPath, lightRecordSchema).catch((error: unknown) => {
+          logger.warn('Removing an unreadable light stemcell record', { cid, error: String(error) });
+          return 'unreadable' as const;
+        });
+        if (light !== undefined) {
           await rm(lightPath, { force: true });
           logger.info('Deleted light stemcell', { cid });
           return;

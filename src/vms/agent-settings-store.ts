@@ -1,12 +1,9 @@
 import { mkdir, stat } from 'node:fs/promises';
-import { readOwnFile } from '../host/own-files';
+import { parseRecord, readOwnFile, rewriteFileInPlace, writeFileAtomic } from '../host/records';
 import type { Locks } from '../host/file-lock';
 import type { Logger } from '../log/logger';
-import { CloudError, VMNotFound, withContext } from '../errors/cpi-errors';
-import { describeFirstIssue } from '../errors/validation-message';
-import { parseJsonText } from '../config/json-text';
+import { VMNotFound, withContext } from '../errors/cpi-errors';
 import { agentSettingsSchema, type AgentSettings } from './agent-settings';
-import { rewriteFileInPlace, writeFileAtomic } from './host-files';
 import { vmHostPaths, vmLockName, type VmDirsConfig } from './vm-paths';
 
 /**
@@ -39,13 +36,9 @@ function serialise(settings: AgentSettings): string {
   return `${JSON.stringify(settings)}\n`;
 }
 
+/** The record reader's rule and wording (never echoing the text: settings hold the mbus password). */
 function parseSettings(text: string, where: string): AgentSettings {
-  // Never echo the text: agent settings hold the mbus password and the Director's env.
-  const json = parseJsonText(text);
-  if (!json.ok) throw new CloudError(`Agent settings in ${where} are not valid JSON (${json.where})`);
-  const parsed = agentSettingsSchema.safeParse(json.value);
-  if (!parsed.success) throw new CloudError(`Agent settings in ${where} are invalid: ${describeFirstIssue(parsed.error.issues, json.value)}`);
-  return parsed.data;
+  return parseRecord(text, agentSettingsSchema, `Agent settings in ${where}`);
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -74,8 +67,8 @@ export function createAgentSettingsStore(deps: AgentSettingsStoreDeps): AgentSet
       await withContext(`Writing agent settings for VM '${vmCid}'`, async () => {
         await mkdir(paths.stateDir, { recursive: true });
         const json = serialise(settings);
-        await writeFileAtomic(paths.settingsFile, json);
-        await writeFileAtomic(paths.deliveredSettingsFile, json);
+        await writeFileAtomic(paths.settingsFile, json, { logger: deps.logger });
+        await writeFileAtomic(paths.deliveredSettingsFile, json, { logger: deps.logger });
       });
     },
 
@@ -92,7 +85,7 @@ export function createAgentSettingsStore(deps: AgentSettingsStoreDeps): AgentSet
           const json = serialise(next);
           const paths = vmHostPaths(deps.dirs, vmCid);
           await mkdir(paths.stateDir, { recursive: true });
-          await writeFileAtomic(paths.settingsFile, json);
+          await writeFileAtomic(paths.settingsFile, json, { logger: deps.logger });
           // The container sees the bind-mounted file at once; a legacy VM gets it streamed in.
           if (bindMounted) await rewriteFileInPlace(paths.deliveredSettingsFile, json);
           else await deps.legacy.deliver(vmCid, json);

@@ -16,7 +16,8 @@ import { assertReachableAgentOptions } from './host-values';
 import { backfillDefaultDns, defaultNetwork, gardenNetworkFor, type Networks, withDynamicAddress } from './networks';
 import type { VmResources } from './vm-cloud-properties';
 import { vmHostPaths } from './vm-paths';
-import { currentProcess, type VmRecords } from './vm-records';
+import { currentProcess } from '../host/process-identity';
+import type { VmRecords } from './vm-records';
 import type { VmRootfs } from './vm-rootfs';
 import type { VmTeardown } from './vm-teardown';
 
@@ -100,7 +101,7 @@ export function createVmCreator(deps: VmCreatorDeps): VmCreator {
         step = 'Recording the creation';
         await ensurePrivateDir(actions.state_dir);
         undo.push({ what: 'records', run: () => deps.teardown.removeState(vmCid) });
-        await deps.records.markCreating(vmCid, await currentProcess());
+        await deps.records.markCreating(vmCid, currentProcess());
         await deps.records.write(vmCid, { init: request.init, agent_id: request.agentId, ports: request.resources.ports.length > 0 });
 
         step = 'Making host bind mounts';

@@ -1,9 +1,9 @@
-import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
-import { readOwnFile } from '../host/own-files';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { parseJsonText } from '../config/json-text';
-import { writeFileAtomic } from './host-files';
+import { isProcessGone, type ProcessIdentity } from '../host/process-identity';
+import { readRecord, writeRecord } from '../host/records';
+import type { Logger } from '../log/logger';
 import { vmHostPaths, vmsStateRoot, type VmDirsConfig } from './vm-paths';
 
 /** What later calls need to know about a VM without asking Garden. */
@@ -14,57 +14,36 @@ export const vmRecordSchema = z.looseObject({
 });
 export type VmRecord = z.infer<typeof vmRecordSchema>;
 
+/** The creating marker: the create_vm process that owns the VM until it finished or rolled back. */
 const creatingSchema = z.object({ pid: z.number().int(), started: z.string() });
 
-/** The owner of a create_vm in progress: pid plus its start time, so a reused pid is not mistaken for it. */
-export interface ProcessIdentity {
-  pid: number;
-  started: string;
-}
-
-/** Field 22 of /proc/<pid>/stat (start time in clock ticks); undefined when the process is gone. */
-export async function processStartTime(pid: number): Promise<string | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  if (stat === undefined) return undefined;
-  // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-}
-
-export async function currentProcess(): Promise<ProcessIdentity> {
-  return { pid: process.pid, started: (await processStartTime(process.pid)) ?? '' };
-}
-
+/** A VM's records under `<state_dir>/vms/<vm>/`, read and written as host/records.ts says. */
 export interface VmRecords {
   write(vmCid: string, record: VmRecord): Promise<void>;
-  /** undefined for VMs this CPI did not create (e.g. by the upstream Go CPI). */
+  /** undefined for VMs this CPI did not create (e.g. by the upstream Go CPI); a corrupt record is a CloudError. */
   read(vmCid: string): Promise<VmRecord | undefined>;
   markCreating(vmCid: string, owner: ProcessIdentity): Promise<void>;
   clearCreating(vmCid: string): Promise<void>;
-  /** VMs whose create_vm process died before finishing or rolling back. */
+  /** VMs whose create_vm process died before finishing or rolling back (an unreadable marker is logged and skipped). */
   abandonedCreations(): Promise<string[]>;
 }
 
-export function createVmRecords(dirs: VmDirsConfig): VmRecords {
+export function createVmRecords(dirs: VmDirsConfig, logger: Logger): VmRecords {
   return {
     async write(vmCid, record) {
       const paths = vmHostPaths(dirs, vmCid);
       await mkdir(paths.stateDir, { recursive: true });
-      await writeFileAtomic(paths.recordFile, `${JSON.stringify(record)}\n`);
+      await writeRecord(paths.recordFile, record, { logger });
     },
 
     async read(vmCid) {
-      const text = await readOwnFile(vmHostPaths(dirs, vmCid).recordFile).catch(() => undefined);
-      if (text === undefined) return undefined;
-      // A record that is not valid JSON is treated like one that does not match: absent.
-      const json = parseJsonText(text);
-      const parsed = json.ok ? vmRecordSchema.safeParse(json.value) : undefined;
-      return parsed?.success ? parsed.data : undefined;
+      return readRecord(vmHostPaths(dirs, vmCid).recordFile, vmRecordSchema);
     },
 
     async markCreating(vmCid, owner) {
       const paths = vmHostPaths(dirs, vmCid);
       await mkdir(paths.stateDir, { recursive: true });
-      await writeFileAtomic(paths.creatingMarker, `${JSON.stringify(owner)}\n`);
+      await writeRecord(paths.creatingMarker, owner, { logger });
     },
 
     async clearCreating(vmCid) {
@@ -73,20 +52,15 @@ export function createVmRecords(dirs: VmDirsConfig): VmRecords {
 
     async abandonedCreations() {
       const root = vmsStateRoot(dirs);
-      const names = await readdir(root).catch(() => [] as string[]);
       const abandoned: string[] = [];
-      for (const name of names) {
-        const text = await readOwnFile(join(root, name, 'creating.json')).catch(() => undefined);
-        if (text === undefined) continue;
-        let owner: ProcessIdentity | undefined;
-        try {
-          owner = creatingSchema.parse(JSON.parse(text));
-        } catch {
-          owner = undefined;
-        }
-        // A marker being written right now may read as garbage: only a readable, dead owner counts.
-        if (owner === undefined) continue;
-        if ((await processStartTime(owner.pid)) !== owner.started) abandoned.push(name);
+      for (const name of await readdir(root).catch(() => [] as string[])) {
+        const marker = join(root, name, 'creating.json');
+        const owner = await readRecord(marker, creatingSchema).catch((error: unknown) => {
+          // Written atomically, so never half-written: someone else's doing. Left for delete_vm, not guessed at.
+          logger.warn('Skipping an unreadable creating marker', { marker, error: String(error) });
+          return undefined;
+        });
+        if (owner !== undefined && isProcessGone(owner)) abandoned.push(name);
       }
       return abandoned;
     },

@@ -47,7 +47,7 @@ async function existingFile(path: string | null): Promise<string | undefined> {
 export function createVmServices(deps: VmServicesDeps): VmServices {
   const { config, garden, logger } = deps;
   const dirs = config.actions;
-  const records = createVmRecords(dirs);
+  const records = createVmRecords(dirs, logger);
   const finder = createVmFinder({ garden, dirs });
   const ports = createIptablesPortForwarding(deps.runner, deps.locks, logger);
   const settings = createAgentSettingsStore({ dirs, locks: deps.locks, legacy: createGardenSettingsTransport(garden, finder), logger });

@@ -103,7 +103,11 @@ export function createVmTeardown(deps: VmTeardownDeps): VmTeardown {
 
     async deleteVm(vmCid) {
       await deps.locks.withLock(vmLockName(vmCid), async () => {
-        const record = await deps.records.read(vmCid);
+        // Clean-up goes on without a readable record: then the port rules are looked for, as for upstream VMs.
+        const record = await deps.records.read(vmCid).catch((error: unknown) => {
+          deps.logger.warn('Deleting a VM whose record cannot be read', { vm: vmCid, error: String(error) });
+          return undefined;
+        });
         await teardown.destroyContainer(vmCid);
         if (record?.ports !== false) await teardown.removePortRules(vmCid);
         await teardown.removeHostDirs(vmCid);

@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const BUNDLE = resolve(__dirname, '../../dist/cpi.js');
+export const BUNDLE = resolve(__dirname, '../dist/cpi.js');
 
 export interface CpiRun {
   status: number | null;

@@ -1,6 +1,6 @@
 /**
  * Secrets must never reach stderr or the `log` field: the Director copies both into task logs unredacted
- * (reference/cpi-rpc-contract.md §5.14). Redacts `env`, blobstore options, credentials in URLs and any key
+ * (docs/cpi-contract.md). Redacts `env`, blobstore options, credentials in URLs and any key
  * that names a password, secret, key, token or certificate.
  */
 const SECRET_KEY = /pass(word)?|secret|private|key|token|cert|credential|^ca$|^env$|^options$/i;

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseTempName } from '../src/host/temp-files';
 
 const run = promisify(execFile);
 
@@ -73,7 +74,8 @@ export async function findLeaks(dirs: CpiDirs, listContainers: () => Promise<str
     loopDevices: await loopDevicesBackedBy(dirs.disksDir),
     containers: [...(await listContainers())],
     lockFiles: files.filter((path) => path.endsWith('.lock') || path.includes('.lock.')),
-    tempFiles: files.filter((path) => /(^|\/)\.(import|tmp|partial)|\.tmp(-|$)|\.partial$|\.(creating|copying)(-\d+)?$/.test(path)),
+    // Every temp name the CPI makes follows src/host/temp-files.ts.
+    tempFiles: files.filter((path) => parseTempName(basename(path)) !== undefined),
   };
 }
 

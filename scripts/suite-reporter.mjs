@@ -1,0 +1,40 @@
+// A node:test reporter that prints one line per suite (a top-level describe, or a spec file that failed to
+// load) as it finishes, with its time, and under a failed suite the tests that failed and why. What the
+// tests print themselves (test:stdout) is passed through. scripts/test.mjs uses it on a terminal and off.
+import { relative } from 'node:path';
+
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`.padStart(8);
+
+function firstLines(error) {
+  const cause = error?.cause ?? error;
+  const text = String(cause?.message ?? cause ?? 'failed');
+  return text.split('\n').slice(0, 6).join('\n      ');
+}
+
+export default async function* suiteReporter(source) {
+  const failures = new Map(); // file -> failed tests inside its suites
+  for await (const event of source) {
+    const data = event.data ?? {};
+    const file = data.file ? relative(process.cwd(), data.file) : '';
+    if (event.type === 'test:stdout' || event.type === 'test:stderr') {
+      yield data.message;
+    } else if (event.type === 'test:fail' && data.nesting > 0) {
+      // Only the innermost failures are worth a line: their suites fail because of them.
+      if (data.details?.error?.failureType !== 'subtestsFailed') {
+        const list = failures.get(file) ?? [];
+        list.push(`    ✗ ${data.name}\n      ${firstLines(data.details?.error)}`);
+        failures.set(file, list);
+      }
+    } else if ((event.type === 'test:pass' || event.type === 'test:fail') && data.nesting === 0) {
+      const skipped = data.skip !== undefined ? ` (skipped: ${data.skip})` : '';
+      const status = event.type === 'test:pass' ? 'ok  ' : 'FAIL';
+      const where = file && !data.name.includes(file) ? `  (${file})` : '';
+      yield `${status} ${seconds(data.details?.duration_ms ?? 0)}  ${data.name}${where}${skipped}\n`;
+      if (event.type === 'test:fail') {
+        const list = failures.get(file) ?? [];
+        yield `${list.length > 0 ? list.join('\n') : `      ${firstLines(data.details?.error)}`}\n`;
+        failures.delete(file);
+      }
+    }
+  }
+}

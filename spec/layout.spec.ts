@@ -1,0 +1,67 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+// Folders depend downward only: each src/ folder may import the folders docs/layout.md lists for it, and
+// nothing else. Adding an arrow is a design change: change docs/layout.md and this table together.
+const SRC = join(__dirname, '..', 'src');
+
+const MAY_IMPORT: Record<string, readonly string[]> = {
+  errors: [],
+  ids: ['errors'],
+  // log -> rpc: winston is reached through the lazily loaded bundle (rpc/load-services.ts), part of the
+  // start-up design; the one arrow that points up.
+  log: ['rpc'],
+  config: ['errors'],
+  host: ['errors', 'log'],
+  garden: ['errors', 'log'],
+  'garden-emulator': ['errors', 'log'],
+  stemcells: ['errors', 'ids', 'log', 'host'],
+  disks: ['errors', 'ids', 'log', 'host', 'config'],
+  vms: ['errors', 'ids', 'log', 'host', 'config', 'garden', 'stemcells'],
+  actions: ['errors', 'ids', 'log', 'host', 'config', 'garden', 'stemcells', 'disks', 'vms'],
+  wiring: ['errors', 'ids', 'log', 'host', 'config', 'garden', 'stemcells', 'disks', 'vms', 'actions', 'rpc'],
+  rpc: ['errors', 'log', 'config', 'actions', 'wiring'],
+  '.': ['rpc'],
+};
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return name === 'warden_cpi' ? [] : sourceFiles(path);
+    return name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** The src/ folders a file imports (static, type-only, dynamic and require), by relative specifier. */
+function importedFolders(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const folders = new Set<string>();
+  for (const match of text.matchAll(/(?:from\s+|import\(\s*|require\(\s*)'(\.{1,2}\/[^']+)'/g)) {
+    const target = relative(SRC, join(file, '..', match[1] ?? ''));
+    const folder = target.includes('/') ? target.split('/')[0] ?? '' : '.';
+    folders.add(folder);
+  }
+  return [...folders];
+}
+
+describe('src/ layout', () => {
+  it('every folder imports only the folders below it (docs/layout.md)', () => {
+    const wrong: string[] = [];
+    for (const file of sourceFiles(SRC)) {
+      const rel = relative(SRC, file);
+      const own = rel.includes('/') ? rel.split('/')[0] ?? '' : '.';
+      const allowed = MAY_IMPORT[own];
+      assert.ok(allowed !== undefined, `src/${own}/ is not in docs/layout.md`);
+      for (const folder of importedFolders(file)) {
+        if (folder !== own && !allowed.includes(folder)) wrong.push(`src/${rel} imports src/${folder}/`);
+      }
+    }
+    assert.deepEqual(wrong, []);
+  });
+
+  it('the checker sees an upward import', () => {
+    assert.deepEqual(importedFolders(join(SRC, 'log', 'stderr-logger.ts')).sort(), ['log', 'rpc']);
+  });
+});
