@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type CpiCall, parseCpiCalls, totalsByMethod } from '../spec/create-env/cpi-call-log';
 import { type IptablesRules, iptablesRules, newRules } from '../spec/create-env/host-rules';
 import { findLeaks } from '../spec/support/leak-checker';
@@ -169,7 +169,7 @@ interface CliState {
   current_vm_cid?: string;
   current_disk_id?: string;
   disks?: { cid: string; size: number }[];
-  stemcells?: unknown[];
+  stemcells?: { cid: string }[];
 }
 
 async function readCliState(path: string): Promise<CliState | undefined> {
@@ -195,6 +195,52 @@ function printCalls(calls: readonly CpiCall[]): void {
     for (const line of logged.slice(0, 20)) console.log(`      ${line}`);
     if (logged.length > 20) console.log(`      … ${logged.length - 20} more`);
   }
+}
+
+/**
+ * Last-resort cleanup: the VM, disks and stemcells that the CLI's state lists, deleted by calling the CPI
+ * the CLI installed (its compiled warden_cpi package) with a cpi.json of the manifest's cloud_provider
+ * properties. For a failed stage whose `delete-env` fails too (e.g. an agent that cannot stop its jobs).
+ */
+async function deleteThroughCpi(options: { home: string; statePath: string; cpiStore: string; gardenAddress: string; logFile: string }): Promise<void> {
+  const state = await readCliState(options.statePath);
+  const installations = await readdir(join(options.home, '.bosh', 'installations')).catch(() => []);
+  const launcher = installations.map((id) => join(options.home, '.bosh', 'installations', id, 'packages', 'warden_cpi', 'bin', 'cpi')).find((path) => existsSync(path));
+  if (state === undefined || launcher === undefined) {
+    console.log('  no CLI state or no installed CPI: nothing more to delete');
+    return;
+  }
+  // The manifest's cloud_provider properties (spec/create-env/manifest.yml), as the job's cpi.json.erb renders them.
+  const store = options.cpiStore;
+  const config = {
+    warden: { connect_network: 'tcp', connect_address: options.gardenAddress, garden_init_path: null },
+    actions: {
+      stemcells_dir: join(store, 'stemcells'),
+      expand_stemcell_tarball: true,
+      disks_dir: join(store, 'disks'),
+      host_ephemeral_bind_mounts_dir: join(store, 'ephemeral_bind_mounts_dir'),
+      host_persistent_bind_mounts_dir: join(store, 'persistent_bind_mounts_dir'),
+      guest_ephemeral_bind_mount_path: '/var/vcap/data',
+      guest_persistent_bind_mounts_dir: '/warden-cpi-dev',
+      state_dir: join(store, 'cpi_state'),
+    },
+    agent: { mbus: 'https://mbus:unused@0.0.0.0:6868', ntp: [], blobstore: { provider: 'local', options: {} } },
+    start_containers_with_systemd: false,
+    log_level: 'info',
+  };
+  const configPath = join(dirname(options.logFile), 'cleanup-cpi.json');
+  await writeFile(configPath, `${JSON.stringify(config)}\n`);
+  const requests = [
+    ...(state.current_vm_cid ? [{ method: 'delete_vm', arguments: [state.current_vm_cid] }] : []),
+    ...(state.disks ?? []).map((disk) => ({ method: 'delete_disk', arguments: [disk.cid] })),
+    ...(state.stemcells ?? []).map((stemcell) => ({ method: 'delete_stemcell', arguments: [stemcell.cid] })),
+  ];
+  for (const request of requests) {
+    const result = spawnSync(launcher, [configPath], { input: JSON.stringify({ ...request, context: {} }), encoding: 'utf8' });
+    await writeFile(options.logFile, `${request.method} ${JSON.stringify(request.arguments)}\n${result.stdout}\n${result.stderr}\n`, { flag: 'a' });
+    console.log(`  CPI ${request.method} ${String(request.arguments[0])}: ${result.stdout.trim() || `exit ${String(result.status)}`}`);
+  }
+  await rm(options.statePath, { force: true });
 }
 
 async function main(): Promise<void> {
@@ -280,7 +326,8 @@ async function main(): Promise<void> {
     console.log(`\n== stage ${stages.length + 1}: ${name} (bosh ${command}) ==`);
     const cliLog = join(logs, `${slug}.debug.log`);
     const begin = Date.now();
-    const status = await runShown(bosh, [command, manifestPath, '--state', statePath, '--vars-store', varsStore, ...variables(diskSize, greeting)], {
+    // --tty: without a terminal the CLI prints nothing of its progress.
+    const status = await runShown(bosh, [command, '--tty', manifestPath, '--state', statePath, '--vars-store', varsStore, ...variables(diskSize, greeting)], {
       env: cliEnv(cliLog),
       logFile: join(logs, `${slug}.out.log`),
     });
@@ -363,11 +410,13 @@ async function main(): Promise<void> {
     const deleted = stages.some((result) => result.name === 'delete-env');
     if (!deleted && existsSync(statePath) && process.env.CREATE_ENV_KEEP !== '1') {
       console.log('\n== cleaning up after the failure: bosh delete-env (CREATE_ENV_KEEP=1 keeps the environment) ==');
-      const status = await runShown(bosh, ['delete-env', manifestPath, '--state', statePath, '--vars-store', varsStore, ...variables(2048, 'changed')], {
+      const status = await runShown(bosh, ['delete-env', '--tty', manifestPath, '--state', statePath, '--vars-store', varsStore, ...variables(2048, 'changed')], {
         env: cliEnv(join(logs, 'cleanup.debug.log')),
         logFile: join(logs, 'cleanup.out.log'),
       });
       console.log(`  cleanup delete-env: exit ${status}`);
+      // delete-env stops at an agent that cannot stop its jobs: then the CPI itself deletes what the state lists.
+      if (status !== 0) await deleteThroughCpi({ home, statePath, cpiStore, gardenAddress, logFile: join(logs, 'cleanup.cpi.log') });
     }
   } finally {
     if (!gardenWasRunning) {
