@@ -25,7 +25,8 @@ import { findLeaks } from '../spec/support/leak-checker';
  *   GARDEN_TAG, GARDEN_PORT, GARDEN_STATE_DIR, GARDEN_NETWORK_POOL, GARDEN_CACHE_DIR
  *                        the gdn of scripts/real-garden.sh to deploy to: started when it is not running, and
  *                        then stopped at the end (a running one is left running)
- *   BOSH_TOOLS_CACHE_DIR where scripts/real-bosh.sh keeps the CLI and agent builds
+ *   BOSH_TOOLS_CACHE_DIR, TEST_STEMCELL_CACHE_DIR
+ *                        where scripts/real-bosh.sh and scripts/test-stemcell.sh keep their builds
  *   CREATE_ENV_WORK_DIR  work dir (default: a new /var/tmp/garden-cpi-create-env-*; kept when a stage fails)
  *   CREATE_ENV_KEEP=1    after a failed stage, keep the environment (default: delete-env it, best effort)
  *   CREATE_ENV_SUBNET    the VM's /24, outside gdn's pool (default 10.244.<pool's third octet + 2>.0/24);
