@@ -78,9 +78,20 @@ describe('create-env demo: iptables rules left behind', () => {
       'iptables-legacy',
       save(['-A PREROUTING -j w-c-instance-def', '-A POSTROUTING -s 10.244.34.10/32 -j MASQUERADE', '-A PREROUTING -j w-z-other-engineer', '-A OUTPUT -d 10.244.3.4/32 -j ACCEPT']),
     );
-    assert.deepEqual(newRules(before, after, { chainPrefix: 'w-c-', subnet: '10.244.34.0/24' }), [
-      'iptables-legacy nat -A PREROUTING -j w-c-instance-def',
-      'iptables-legacy nat -A POSTROUTING -s 10.244.34.10/32 -j MASQUERADE',
-    ]);
+    assert.deepEqual(newRules(before, after, { chainPrefix: 'w-c-', subnet: '10.244.34.0/24' }), {
+      leaked: ['iptables-legacy nat -A PREROUTING -j w-c-instance-def', 'iptables-legacy nat -A POSTROUTING -s 10.244.34.10/32 -j MASQUERADE'],
+      keptByGarden: [],
+    });
+  });
+
+  it("tells gdn's subnet NAT rule (kept until gdn stops, seen after a real delete-env) from a leak", () => {
+    const before = parseIptablesSave('iptables-legacy', save([]));
+    const kept = '-A w-c-postrouting -s 10.244.34.0/24 ! -d 10.244.34.0/24 -m comment --comment 9529245d-7414-4adf-b7fb-4bf508850b17 -j MASQUERADE';
+    const otherSubnet = '-A w-c-postrouting -s 10.244.35.0/24 ! -d 10.244.35.0/24 -m comment --comment x -j MASQUERADE';
+    const after = parseIptablesSave('iptables-legacy', save([kept, otherSubnet, '-A w-c-postrouting -s 10.244.34.0/24 -j ACCEPT']));
+    assert.deepEqual(newRules(before, after, { chainPrefix: 'w-c-', subnet: '10.244.34.0/24' }), {
+      leaked: ['iptables-legacy nat -A w-c-postrouting -s 10.244.35.0/24 ! -d 10.244.35.0/24 -m comment --comment x -j MASQUERADE', 'iptables-legacy nat -A w-c-postrouting -s 10.244.34.0/24 -j ACCEPT'],
+      keptByGarden: [`iptables-legacy nat ${kept}`],
+    });
   });
 });

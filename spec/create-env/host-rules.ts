@@ -35,11 +35,26 @@ export function iptablesRules(): IptablesRules {
 }
 
 /**
+ * gdn's NAT rule for a container subnet: added in `w-<tag>-postrouting` with the first container of the subnet
+ * (commented with that container's handle) and never removed by a container's destroy, only when gdn stops
+ * (guardian kawasaki/iptables/instance_chain_creator.go: Create adds it once per subnet, Destroy prunes the
+ * instance chains only). It outlives every VM of the subnet whatever the CPI does.
+ */
+export function isGardenSubnetMasquerade(rule: string, ours: { chainPrefix: string; subnet: string }): boolean {
+  return rule.includes(`-A ${ours.chainPrefix}postrouting -s ${ours.subnet} ! -d ${ours.subnet} `) && rule.endsWith('-j MASQUERADE');
+}
+
+/**
  * Rules in `after` that were not in `before` and concern this deployment: a chain named with gdn's tag
  * prefix (`w-<tag>-`) or the VM subnet's network prefix (other engineers' gdns change rules meanwhile).
+ * `leaked` are the ones a VM's deletion should have taken away; `keptByGarden` gdn's subnet NAT rule.
  */
-export function newRules(before: IptablesRules, after: IptablesRules, ours: { chainPrefix: string; subnet: string }): string[] {
+export function newRules(before: IptablesRules, after: IptablesRules, ours: { chainPrefix: string; subnet: string }): { leaked: string[]; keptByGarden: string[] } {
   const known = new Set(before);
   const subnetPrefix = ours.subnet.replace(/\.0\/\d+$/, '.');
-  return after.filter((rule) => !known.has(rule) && (rule.includes(ours.chainPrefix) || rule.includes(subnetPrefix)));
+  const added = after.filter((rule) => !known.has(rule) && (rule.includes(ours.chainPrefix) || rule.includes(subnetPrefix)));
+  return {
+    leaked: added.filter((rule) => !isGardenSubnetMasquerade(rule, ours)),
+    keptByGarden: added.filter((rule) => isGardenSubnetMasquerade(rule, ours)),
+  };
 }
