@@ -5,7 +5,11 @@
 # integrity hash). The blob itself is never committed: config/blobs.yml records its size and sha256, and
 # this script (or `bosh sync-blobs` once blobs are uploaded to a final blobstore) recreates blobs/.
 #
+# config/blobs.yml is kept in the layout `bosh add-blob` writes (no leading `---`, keys sorted), so that
+# running the CLI on a clean checkout rewrites it byte for byte and the release is not marked dirty.
+#
 # Usage: scripts/add-node-blob.sh [node-version]     (default: the version pinned below)
+# Environment: BOSH_CLI (the bosh CLI to run; default: `bosh` on PATH, if any; scripts/release.sh sets it).
 set -euo pipefail
 
 node_version="${1:-20.20.2}"
@@ -47,16 +51,17 @@ if [ -n "$expected" ] && [ "$expected" != "$sha" ]; then
   exit 1
 fi
 
-if command -v bosh >/dev/null 2>&1; then
-  (cd "$repo_dir" && bosh add-blob --sha2 "$downloaded" "$blob_path")
+bosh_cli="${BOSH_CLI:-$(command -v bosh || true)}"
+if [ -n "$bosh_cli" ]; then
+  (cd "$repo_dir" && "$bosh_cli" add-blob --sha2 "$downloaded" "$blob_path")
 else
   mkdir -p "$(dirname "$local_blob")"
   cp "$downloaded" "$local_blob"
   # Rewrite blobs.yml: drop every other node/node-linux-x64-* entry (the package spec globs for exactly
-  # one) and (re)record this one, in the layout `bosh add-blob` writes.
+  # one) and (re)record this one, in the layout `bosh add-blob` writes (no `---`; entries are kept in
+  # order, which is sorted while node/ is the only blob directory).
   tmp_yml="${work_dir}/blobs.yml"
   {
-    echo "---"
     if [ -f "$blobs_yml" ]; then
       awk '
         /^---/ { next }

@@ -95,7 +95,7 @@ build_base() {
 
 # Files the warden stemcell adds on top of the base; $1 is the rootfs being built.
 add_bosh_files() {
-  local r="$1" agent="$2"
+  local r="$1" agent="$2" csrf_proxy="$3"
   install -d -m 0755 "$r/var/vcap/bosh/bin" "$r/var/vcap/bosh/etc" "$r/var/vcap/bosh/log" \
     "$r/var/vcap/monit" "$r/var/vcap/monit/job" "$r/var/vcap/data" "$r/var/vcap/store"
   install -m 0755 "$agent" "$r/var/vcap/bosh/bin/bosh-agent"
@@ -132,6 +132,11 @@ JSON
     chmod 0755 "$r/var/vcap/bosh/bin/$noop"
   done
 
+  # `mount` as the agent reads it: a wrapper first in its PATH that lists the agent's bind mounts with
+  # their sources, as the /etc/mtab of older stemcells did; without it a disk migration fails
+  # (tools/bosh/stemcell/mount, docs/create-env.md).
+  install -m 0755 "$ROOT/tools/bosh/stemcell/mount" "$r/var/vcap/bosh/bin/mount"
+
   # Logging: rsyslog (a runit service, down until the agent's boot starts it, as stemcells do).
   cat >"$r/var/vcap/bosh/bin/bosh-start-logging-and-auditing" <<'RUN'
 #!/bin/sh
@@ -142,12 +147,15 @@ RUN
   # imklog needs the host's kernel log, which a container cannot read.
   sed -i 's/^module(load="imklog"/#&/' "$r/etc/rsyslog.conf"
 
-  # monit with BOSH's configuration: HTTP on 127.0.0.1:2822 (the agent's job supervisor talks to it
-  # with the credentials it writes to /var/vcap/monit/monit.user) and the job files the agent writes.
+  # monit with BOSH's configuration: the agent's job supervisor talks to 127.0.0.1:2822 with the
+  # credentials it writes to /var/vcap/monit/monit.user; the job files are the ones the agent writes.
+  # Debian's monit (5.33; stemcells ship 5.2.5) refuses POSTs without a CSRF token, which the agent never
+  # sends: monit listens on 2823 and monit-csrf-proxy (tools/bosh/monit-csrf-proxy, a runit service)
+  # on 2822 adds the token (docs/create-env.md).
   cat >"$r/var/vcap/bosh/etc/monitrc" <<'MONIT'
 set daemon 10
 set logfile /var/vcap/monit/monit.log
-set httpd port 2822 and use address 127.0.0.1
+set httpd port 2823 and use address 127.0.0.1
   allow cleartext /var/vcap/monit/monit.user
 include /var/vcap/monit/*.monitrc
 include /var/vcap/monit/job/*.monitrc
@@ -159,7 +167,13 @@ MONIT
   # runit: /etc/service holds the agent (started at boot) and monit (down until the agent runs
   # `sv start monit`). runsvdir-start is what the CPI execs to boot a runit container.
   rm -f "$r/etc/service"
-  install -d -m 0755 "$r/etc/sv/agent/log" "$r/etc/sv/monit" "$r/etc/sv/rsyslog" "$r/etc/service"
+  install -d -m 0755 "$r/etc/sv/agent/log" "$r/etc/sv/monit" "$r/etc/sv/rsyslog" "$r/etc/sv/monit-csrf-proxy" "$r/etc/service"
+  install -m 0755 "$csrf_proxy" "$r/var/vcap/bosh/bin/monit-csrf-proxy"
+  cat >"$r/etc/sv/monit-csrf-proxy/run" <<'RUN'
+#!/bin/bash
+exec 2>&1
+exec /var/vcap/bosh/bin/monit-csrf-proxy -listen 127.0.0.1:2822 -monit http://127.0.0.1:2823
+RUN
   cat >"$r/etc/sv/agent/run" <<'RUN'
 #!/bin/bash
 export PATH=/var/vcap/bosh/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -182,9 +196,9 @@ exec 2>&1
 exec rsyslogd -n -iNONE
 RUN
   touch "$r/etc/sv/monit/down" "$r/etc/sv/rsyslog/down"
-  chmod 0755 "$r/etc/sv/agent/run" "$r/etc/sv/agent/log/run" "$r/etc/sv/monit/run" "$r/etc/sv/rsyslog/run"
+  chmod 0755 "$r/etc/sv/agent/run" "$r/etc/sv/agent/log/run" "$r/etc/sv/monit/run" "$r/etc/sv/rsyslog/run" "$r/etc/sv/monit-csrf-proxy/run"
   local service
-  for service in agent monit rsyslog; do ln -sfn "/etc/sv/$service" "$r/etc/service/$service"; done
+  for service in agent monit rsyslog monit-csrf-proxy; do ln -sfn "/etc/sv/$service" "$r/etc/service/$service"; done
   # runsvdir-start also does what a booting system's resolvconf init script does: without
   # enable-updates, `resolvconf -u` leaves /etc/resolv.conf (the agent's link to its output) dangling.
   cat >"$r/usr/sbin/runsvdir-start" <<'RUN'
@@ -211,12 +225,13 @@ cmd_build() {
   local tools agent
   tools=$(bash "$ROOT/scripts/real-bosh.sh" build) || exit $?
   agent="$tools/bosh-agent"
+  local csrf_proxy_src="$ROOT/tools/bosh/monit-csrf-proxy"
   local base key out
   base=$(build_base)
   key=$({
     echo "recipe=$STEMCELL_RECIPE base=$(basename "$base")"
     sha256sum <"$agent"
-    cat "${BASH_SOURCE[0]}"
+    cat "${BASH_SOURCE[0]}" "$csrf_proxy_src"/*.go "$ROOT/tools/bosh/stemcell/mount"
   } | sha256sum | cut -c1-16)
   out="$CACHE_BASE/$key"
   if [[ -f "$out/.complete" ]]; then
@@ -230,7 +245,11 @@ cmd_build() {
   trap "rm -rf -- $(printf %q "$work")" EXIT
   mkdir -p "$work/rootfs"
   tar --numeric-owner -C "$work/rootfs" -xf "$base"
-  add_bosh_files "$work/rootfs" "$agent"
+  (cd "$ROOT/tools/bosh" && env GOTOOLCHAIN=local GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 \
+    "$(command -v go || echo /usr/local/go/bin/go)" build -trimpath -ldflags=-s -o "$work/monit-csrf-proxy" ./monit-csrf-proxy) >&2 \
+    || die "go build of tools/bosh/monit-csrf-proxy failed"
+  add_bosh_files "$work/rootfs" "$agent" "$work/monit-csrf-proxy"
+  rm -f "$work/monit-csrf-proxy"
   log "packing the image"
   tar --numeric-owner -C "$work/rootfs" -czf "$work/image" .
   local sha1 version

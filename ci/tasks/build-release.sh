@@ -9,5 +9,5 @@ bosh --version
 
 cd garden-cpi
 npm ci
-TARBALL="${root}/release/garden-cpi-${version}.tgz" scripts/release.sh --version "${version}"
+BOSH_CLI=/usr/local/bin/bosh TARBALL="${root}/release/garden-cpi-${version}.tgz" scripts/release.sh --version "${version}"
 ls -l "${root}/release"
