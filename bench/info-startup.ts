@@ -12,7 +12,11 @@ export async function benchInfoStartup(bundle = 'dist/cpi.js'): Promise<{ infoMs
     const config = join(dir, 'cpi.json');
     await writeFile(
       config,
-      JSON.stringify({ warden: { connect_network: 'tcp', connect_address: '127.0.0.1:7777' }, actions: {}, agent: { mbus: 'nats://10.254.50.4:4222' } }),
+      JSON.stringify({
+        warden: { connect_network: 'tcp', connect_address: '127.0.0.1:7777' },
+        actions: {},
+        agent: { mbus: 'nats://10.254.50.4:4222' },
+      }),
     );
     const request = JSON.stringify({ method: 'info', arguments: [], context: { director_uuid: 'bench', request_id: 'cpi-1' } });
     const info: number[] = [];
@@ -31,6 +35,8 @@ export async function benchInfoStartup(bundle = 'dist/cpi.js'): Promise<{ infoMs
 
 if (require.main === module) {
   void benchInfoStartup().then((r) => {
-    console.log(`info via bundle: median ${r.infoMs.toFixed(1)} ms; bare node -e 0: median ${r.bareMs.toFixed(1)} ms; ratio ${r.ratio.toFixed(2)}x (target <= 1.30x)`);
+    console.log(
+      `info via bundle: median ${r.infoMs.toFixed(1)} ms; bare node -e 0: median ${r.bareMs.toFixed(1)} ms; ratio ${r.ratio.toFixed(2)}x (target <= 1.30x)`,
+    );
   });
 }

@@ -46,7 +46,15 @@ async function countingRelay(target: string): Promise<{ address: string; count: 
 }
 
 const NETWORK = {
-  default: { type: 'manual', ip: '10.244.2.10', netmask: '255.255.255.0', gateway: '10.244.2.1', dns: ['8.8.8.8'], default: ['dns', 'gateway'], cloud_properties: {} },
+  default: {
+    type: 'manual',
+    ip: '10.244.2.10',
+    netmask: '255.255.255.0',
+    gateway: '10.244.2.1',
+    dns: ['8.8.8.8'],
+    default: ['dns', 'gateway'],
+    cloud_properties: {},
+  },
 };
 
 /**

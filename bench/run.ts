@@ -16,7 +16,9 @@ async function main(): Promise<void> {
   console.log(`## VM lifecycle through dist/cpi.js against the Garden emulator (${vms.runs} runs)`);
   console.log(`create_vm : median ${vms.createMedianMs.toFixed(1)} ms, ${vms.connectionsPerCreate} Garden connections (upstream: ~11 requests)`);
   console.log(`delete_vm : median ${vms.deleteMedianMs.toFixed(1)} ms, ${vms.connectionsPerDelete} Garden connection`);
-  console.log(`has_vm    : median ${vms.hasVmMedianMs.toFixed(1)} ms (per-call floor); create_vm/has_vm ${(vms.createMedianMs / vms.hasVmMedianMs).toFixed(2)}x`);
+  console.log(
+    `has_vm    : median ${vms.hasVmMedianMs.toFixed(1)} ms (per-call floor); create_vm/has_vm ${(vms.createMedianMs / vms.hasVmMedianMs).toFixed(2)}x`,
+  );
 
   // A real gdn when one is running (scripts/real-garden.sh start; GARDEN_REAL_ADDRESS=host:port).
   const realGarden = process.env.GARDEN_REAL_ADDRESS ?? '';

@@ -57,7 +57,10 @@ function measure(command: string, args: string[], input = ''): Promise<{ seconds
 function sha1OfFile(path: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const hash = createHash('sha1');
-    createReadStream(path).on('data', (chunk) => hash.update(chunk)).on('error', reject).on('end', () => resolvePromise(hash.digest('hex')));
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolvePromise(hash.digest('hex')));
   });
 }
 
@@ -89,7 +92,9 @@ async function generateImage(dir: string): Promise<{ image: string; entries: num
   }
   const image = join(dir, 'image');
   await new Promise<void>((resolvePromise, reject) =>
-    spawn('tar', ['-czf', image, '-C', rootfs, '.'], { stdio: 'ignore' }).once('close', (code) => (code === 0 ? resolvePromise() : reject(new Error(`tar ${code}`)))),
+    spawn('tar', ['-czf', image, '-C', rootfs, '.'], { stdio: 'ignore' }).once('close', (code) =>
+      code === 0 ? resolvePromise() : reject(new Error(`tar ${code}`)),
+    ),
   );
   await rm(rootfs, { recursive: true, force: true });
   return { image, entries, bytes };
@@ -102,7 +107,10 @@ export async function benchStemcellImport(options: { runs?: number; bundle?: str
   try {
     const { image, entries, bytes } = await generateImage(join(root, 'source'));
     const gzipBytes = (await stat(image)).size;
-    await writeFile(join(root, 'source', 'stemcell.MF'), `name: bench\nversion: '1'\nsha1: ${await sha1OfFile(image)}\noperating_system: ubuntu-noble\nstemcell_formats:\n- warden-tar\n`);
+    await writeFile(
+      join(root, 'source', 'stemcell.MF'),
+      `name: bench\nversion: '1'\nsha1: ${await sha1OfFile(image)}\noperating_system: ubuntu-noble\nstemcell_formats:\n- warden-tar\n`,
+    );
     const request = JSON.stringify({ method: 'create_stemcell', arguments: [image, null], context: { director_uuid: 'bench', request_id: 'bench' } });
     const badRequest = JSON.stringify({ method: 'create_stemcell', arguments: [], context: { director_uuid: 'bench', request_id: 'bench' } });
     const config = async (name: string, expand: boolean) => {
@@ -132,7 +140,10 @@ export async function benchStemcellImport(options: { runs?: number; bundle?: str
       await new Promise((resolvePromise) => spawn('sync').once('close', resolvePromise));
     };
     const dedupInProcess: number[] = [];
-    const strategies = { gunzip: { 'gzip-child': [] as number[], zlib: [] as number[] }, expand: { 'gzip-child': [] as number[], zlib: [] as number[] } };
+    const strategies = {
+      gunzip: { 'gzip-child': [] as number[], zlib: [] as number[] },
+      expand: { 'gzip-child': [] as number[], zlib: [] as number[] },
+    };
     for (let run = 0; run < runs; run += 1) {
       await reset();
       const imported = async (config: string, name: string) => {
@@ -184,7 +195,10 @@ export async function benchStemcellImport(options: { runs?: number; bundle?: str
       image: { entries, uncompressedMiB: bytes / 1048576, gzipMiB: gzipBytes / 1048576 },
       runs,
       rows,
-      ratios: { expand: at('create_stemcell (expand)') / at('tar --same-owner -xzf'), gunzip: at('create_stemcell (gunzip)') / at('gunzip -c > file') },
+      ratios: {
+        expand: at('create_stemcell (expand)') / at('tar --same-owner -xzf'),
+        gunzip: at('create_stemcell (gunzip)') / at('gunzip -c > file'),
+      },
       dedupS: at('create_stemcell (dedup, 2nd)'),
       dedupInProcessS: median(dedupInProcess),
       strategies: {

@@ -55,9 +55,9 @@ const embeddedServices = {
         "const source = brotliDecompressSync(Buffer.from(payload, 'base64')).toString('utf8');",
         "const { existsSync, readFileSync } = require('node:fs');",
         "const cachePath = join(__dirname, 'cpi-services.cache');",
-        "const cachedData = existsSync(cachePath) ? readFileSync(cachePath) : undefined;",
+        'const cachedData = existsSync(cachePath) ? readFileSync(cachePath) : undefined;',
         "const script = new Script(source, { filename: join(__dirname, 'cpi-services.js'), lineOffset: -1, cachedData });",
-        "module.exports = script.runInThisContext()(require);",
+        'module.exports = script.runInThisContext()(require);',
       ].join('\n'),
     }));
   },

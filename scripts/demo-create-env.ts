@@ -5,7 +5,7 @@ import { get } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { type CpiCall, parseCpiCalls, totalsByMethod } from '../spec/create-env/cpi-call-log';
 import { type IptablesRules, iptablesRules, newRules } from '../spec/create-env/host-rules';
-import { findLeaks } from '../spec/support/leak-checker';
+import { findLeaks } from '../testkit/leak-checker';
 
 /**
  * `npm run demo:create-env`: the real bosh CLI (pinned in tools/bosh) deploys a one-VM environment through
@@ -60,10 +60,17 @@ function check(condition: boolean, message: string): void {
 
 /** Runs a command to completion; its stdout, or an error with its stderr's tail. */
 function runQuiet(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
-  const result = spawnSync(command, args, { cwd: options.cwd ?? repoDir, env: options.env ?? process.env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const result = spawnSync(command, args, {
+    cwd: options.cwd ?? repoDir,
+    env: options.env ?? process.env,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
   if (result.error) throw result.error;
   if (result.status !== 0) {
-    throw new DemoFailure(`${command} ${args.join(' ')} failed (exit ${String(result.status)}):\n${(result.stderr ?? '').split('\n').slice(-30).join('\n')}`);
+    throw new DemoFailure(
+      `${command} ${args.join(' ')} failed (exit ${String(result.status)}):\n${(result.stderr ?? '').split('\n').slice(-30).join('\n')}`,
+    );
   }
   return result.stdout;
 }
@@ -203,10 +210,18 @@ function printCalls(calls: readonly CpiCall[]): void {
  * the CLI installed (its compiled warden_cpi package) with a cpi.json of the manifest's cloud_provider
  * properties. For a failed stage whose `delete-env` fails too (e.g. an agent that cannot stop its jobs).
  */
-async function deleteThroughCpi(options: { home: string; statePath: string; cpiStore: string; gardenAddress: string; logFile: string }): Promise<void> {
+async function deleteThroughCpi(options: {
+  home: string;
+  statePath: string;
+  cpiStore: string;
+  gardenAddress: string;
+  logFile: string;
+}): Promise<void> {
   const state = await readCliState(options.statePath);
   const installations = await readdir(join(options.home, '.bosh', 'installations')).catch(() => []);
-  const launcher = installations.map((id) => join(options.home, '.bosh', 'installations', id, 'packages', 'warden_cpi', 'bin', 'cpi')).find((path) => existsSync(path));
+  const launcher = installations
+    .map((id) => join(options.home, '.bosh', 'installations', id, 'packages', 'warden_cpi', 'bin', 'cpi'))
+    .find((path) => existsSync(path));
   if (state === undefined || launcher === undefined) {
     console.log('  no CLI state or no installed CPI: nothing more to delete');
     return;
@@ -246,7 +261,10 @@ async function deleteThroughCpi(options: { home: string; statePath: string; cpiS
 
 async function main(): Promise<void> {
   check(process.getuid?.() === 0, 'the demo needs root: garden-cpi mounts disks and creates loop devices, gdn needs root');
-  check(spawnSync('ruby', ['--version']).status === 0, 'ruby is required: the bosh CLI renders the job templates (ERB) with it (apt-get install ruby)');
+  check(
+    spawnSync('ruby', ['--version']).status === 0,
+    'ruby is required: the bosh CLI renders the job templates (ERB) with it (apt-get install ruby)',
+  );
   const pool = process.env.GARDEN_NETWORK_POOL ?? '10.254.0.0/22';
   const network = staticNetwork(pool, process.env.CREATE_ENV_SUBNET);
   const work = process.env.CREATE_ENV_WORK_DIR ?? (await mkdtemp('/var/tmp/garden-cpi-create-env-'));
@@ -272,10 +290,14 @@ async function main(): Promise<void> {
   await rm(releaseCopy, { recursive: true, force: true });
   await cp(fixtureRelease, releaseCopy, { recursive: true });
   await mkdir(join(releaseCopy, 'src', 'health-server'), { recursive: true });
-  runQuiet('/usr/local/go/bin/go', ['build', '-trimpath', '-ldflags=-s', '-o', join(releaseCopy, 'src', 'health-server', 'health-server'), './health-server'], {
-    cwd: join(repoDir, 'tools', 'bosh'),
-    env: { ...process.env, GOTOOLCHAIN: 'local', GOWORK: 'off', GOFLAGS: '-mod=readonly', CGO_ENABLED: '0' },
-  });
+  runQuiet(
+    '/usr/local/go/bin/go',
+    ['build', '-trimpath', '-ldflags=-s', '-o', join(releaseCopy, 'src', 'health-server', 'health-server'), './health-server'],
+    {
+      cwd: join(repoDir, 'tools', 'bosh'),
+      env: { ...process.env, GOTOOLCHAIN: 'local', GOWORK: 'off', GOFLAGS: '-mod=readonly', CGO_ENABLED: '0' },
+    },
+  );
   const diskMarkerRelease = join(work, 'disk-marker.tgz');
   runQuiet(bosh, ['create-release', '--force', '--sha2', '--tarball', diskMarkerRelease], { cwd: releaseCopy, env: { ...process.env, HOME: home } });
   console.log(`disk-marker release: ${diskMarkerRelease}`);
@@ -283,7 +305,10 @@ async function main(): Promise<void> {
   let stemcell = process.env.CREATE_ENV_STEMCELL ?? '';
   if (stemcell === '') {
     const script = join(repoDir, 'scripts', 'test-stemcell.sh');
-    check(existsSync(script), 'no stemcell: set CREATE_ENV_STEMCELL to a warden stemcell tarball with the real agent (scripts/test-stemcell.sh is not there to build one)');
+    check(
+      existsSync(script),
+      'no stemcell: set CREATE_ENV_STEMCELL to a warden stemcell tarball with the real agent (scripts/test-stemcell.sh is not there to build one)',
+    );
     stemcell = join(runQuiet('bash', [script, 'build']).trim(), 'stemcell.tgz');
   }
   check(existsSync(stemcell), `stemcell ${stemcell} does not exist`);
@@ -306,7 +331,13 @@ async function main(): Promise<void> {
 
   const statePath = join(work, 'state.json');
   const varsStore = join(work, 'creds.yml');
-  const cliEnv = (logPath: string): NodeJS.ProcessEnv => ({ ...process.env, HOME: home, BOSH_LOG_LEVEL: 'debug', BOSH_LOG_PATH: logPath, BOSH_NON_INTERACTIVE: 'true' });
+  const cliEnv = (logPath: string): NodeJS.ProcessEnv => ({
+    ...process.env,
+    HOME: home,
+    BOSH_LOG_LEVEL: 'debug',
+    BOSH_LOG_PATH: logPath,
+    BOSH_NON_INTERACTIVE: 'true',
+  });
   const variables = (diskSize: number, greeting: string): string[] =>
     Object.entries({
       garden_cpi_release: gardenCpiRelease,
@@ -328,10 +359,14 @@ async function main(): Promise<void> {
     const cliLog = join(logs, `${slug}.debug.log`);
     const begin = Date.now();
     // --tty: without a terminal the CLI prints nothing of its progress.
-    const status = await runShown(bosh, [command, '--tty', manifestPath, '--state', statePath, '--vars-store', varsStore, ...variables(diskSize, greeting)], {
-      env: cliEnv(cliLog),
-      logFile: join(logs, `${slug}.out.log`),
-    });
+    const status = await runShown(
+      bosh,
+      [command, '--tty', manifestPath, '--state', statePath, '--vars-store', varsStore, ...variables(diskSize, greeting)],
+      {
+        env: cliEnv(cliLog),
+        logFile: join(logs, `${slug}.out.log`),
+      },
+    );
     const seconds = (Date.now() - begin) / 1000;
     const calls = parseCpiCalls(await readFile(cliLog, 'utf8').catch(() => ''));
     const result = { name, seconds, calls };
@@ -350,7 +385,10 @@ async function main(): Promise<void> {
     const first = await health(network.ip);
     const firstVm = (await readCliState(statePath))?.current_vm_cid;
     console.log(`  health from the host: ${JSON.stringify(first)} (VM ${String(firstVm)})`);
-    check(first.greeting === 'hello' && first.store_mounted && first.marker !== '', 'the job must answer with the greeting and a marker on a mounted persistent disk');
+    check(
+      first.greeting === 'hello' && first.store_mounted && first.marker !== '',
+      'the job must answer with the greeting and a marker on a mounted persistent disk',
+    );
 
     // 2. a bigger persistent disk: migration
     const migration = await stage('disk migration', 'create-env', 2048, 'hello');
@@ -360,7 +398,10 @@ async function main(): Promise<void> {
     const second = await health(network.ip);
     console.log(`  health from the host: ${JSON.stringify(second)}`);
     check(second.marker === first.marker, `the marker did not survive the disk migration: '${first.marker}' became '${second.marker}'`);
-    check(second.store_size_mib > first.store_size_mib, `the persistent disk did not grow: ${first.store_size_mib} MiB then ${second.store_size_mib} MiB`);
+    check(
+      second.store_size_mib > first.store_size_mib,
+      `the persistent disk did not grow: ${first.store_size_mib} MiB then ${second.store_size_mib} MiB`,
+    );
 
     // 3. a changed job property: recreate
     const recreate = await stage('recreate', 'create-env', 2048, 'changed');
@@ -397,7 +438,10 @@ async function main(): Promise<void> {
       'bind mount dirs': [...(await leftIn(dirs.ephemeralDir)), ...(await leftIn(dirs.persistentDir))],
       // Empty directories (vms/, locks/, …) may stay; no record, lock or temp file may.
       'CPI state files': await filesUnder(dirs.stateDir),
-      'CLI state (state.json)': cliState && (cliState.current_vm_cid || (cliState.disks ?? []).length > 0 || (cliState.stemcells ?? []).length > 0) ? [JSON.stringify(cliState)] : [],
+      'CLI state (state.json)':
+        cliState && (cliState.current_vm_cid || (cliState.disks ?? []).length > 0 || (cliState.stemcells ?? []).length > 0)
+          ? [JSON.stringify(cliState)]
+          : [],
       'CLI installations': installations,
     };
     let leaked = 0;
@@ -414,10 +458,14 @@ async function main(): Promise<void> {
     const deleted = stages.some((result) => result.name === 'delete-env');
     if (!deleted && existsSync(statePath) && process.env.CREATE_ENV_KEEP !== '1') {
       console.log('\n== cleaning up after the failure: bosh delete-env (CREATE_ENV_KEEP=1 keeps the environment) ==');
-      const status = await runShown(bosh, ['delete-env', '--tty', manifestPath, '--state', statePath, '--vars-store', varsStore, ...variables(2048, 'changed')], {
-        env: cliEnv(join(logs, 'cleanup.debug.log')),
-        logFile: join(logs, 'cleanup.out.log'),
-      });
+      const status = await runShown(
+        bosh,
+        ['delete-env', '--tty', manifestPath, '--state', statePath, '--vars-store', varsStore, ...variables(2048, 'changed')],
+        {
+          env: cliEnv(join(logs, 'cleanup.debug.log')),
+          logFile: join(logs, 'cleanup.out.log'),
+        },
+      );
       console.log(`  cleanup delete-env: exit ${status}`);
       // delete-env stops at an agent that cannot stop its jobs: then the CPI itself deletes what the state lists.
       if (status !== 0) await deleteThroughCpi({ home, statePath, cpiStore, gardenAddress, logFile: join(logs, 'cleanup.cpi.log') });
@@ -433,10 +481,19 @@ async function main(): Promise<void> {
   for (const result of stages) {
     const calls = result.calls.length;
     const cpiMs = result.calls.reduce((sum, call) => sum + (call.ms ?? 0), 0);
-    console.log(`  ${result.name.padEnd(16)} ${result.seconds.toFixed(1).padStart(7)} s   ${String(calls).padStart(3)} CPI calls, ${(cpiMs / 1000).toFixed(1)} s in the CPI`);
+    console.log(
+      `  ${result.name.padEnd(16)} ${result.seconds.toFixed(1).padStart(7)} s   ${String(calls).padStart(3)} CPI calls, ${(cpiMs / 1000).toFixed(1)} s in the CPI`,
+    );
   }
   console.log(`  total (with preparation) ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  await writeFile(join(logs, 'stages.json'), `${JSON.stringify(stages.map(({ name, seconds, calls }) => ({ name, seconds, calls: totalsByMethod(calls) })), null, 2)}\n`);
+  await writeFile(
+    join(logs, 'stages.json'),
+    `${JSON.stringify(
+      stages.map(({ name, seconds, calls }) => ({ name, seconds, calls: totalsByMethod(calls) })),
+      null,
+      2,
+    )}\n`,
+  );
   if (failure !== undefined) {
     console.log(`\nFAILED; everything is kept in ${work} (CLI debug logs in ${logs})`);
     throw failure;

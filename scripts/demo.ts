@@ -21,7 +21,15 @@ import { findLeaks } from '../testkit/leak-checker';
 const VERBOSE = process.argv.slice(2).some((arg) => arg === '-v' || arg === '--verbose');
 
 const NETWORKS = {
-  default: { type: 'manual', ip: '10.244.0.10', netmask: '255.255.255.0', gateway: '10.244.0.1', dns: ['8.8.8.8'], default: ['dns', 'gateway'], cloud_properties: {} },
+  default: {
+    type: 'manual',
+    ip: '10.244.0.10',
+    netmask: '255.255.255.0',
+    gateway: '10.244.0.1',
+    dns: ['8.8.8.8'],
+    default: ['dns', 'gateway'],
+    cloud_properties: {},
+  },
 };
 
 /** One line of the call table: method, then (once the call returned) its time and its whole result. */
@@ -54,12 +62,15 @@ async function main(): Promise<void> {
     throw new Error('the demo needs root: the CPI makes bind mounts, loop devices and ext4 images (run it with sudo)');
   }
   const dir = await mkdtemp(join(tmpdir(), 'garden-cpi-demo-'));
-  console.log(`garden-cpi demo: a full BOSH CPI lifecycle${VERBOSE ? ' (with the CPI\'s log lines)' : ' (-v shows the CPI\'s log lines)'}`);
+  console.log(`garden-cpi demo: a full BOSH CPI lifecycle${VERBOSE ? " (with the CPI's log lines)" : " (-v shows the CPI's log lines)"}`);
   console.log(`Work dir: ${dir} (removed at the end)`);
   let emulator: GardenEmulator | undefined;
   try {
     const real = gardenAddress();
-    emulator = real === undefined ? await startGardenEmulator({ listen: { host: '127.0.0.1', port: 0 }, stateDir: join(dir, 'garden'), processMode: 'exec' }) : undefined;
+    emulator =
+      real === undefined
+        ? await startGardenEmulator({ listen: { host: '127.0.0.1', port: 0 }, stateDir: join(dir, 'garden'), processMode: 'exec' })
+        : undefined;
     const garden = real ?? emulator?.address;
     if (garden === undefined) throw new Error('no Garden');
     const source = process.env.GARDEN === 'real' ? 'real gdn, scripts/real-garden.sh' : 'GARDEN_ADDRESS';
@@ -74,7 +85,10 @@ async function main(): Promise<void> {
       requestNumber += 1;
       const started = Date.now();
       process.stdout.write(method.padEnd(COLUMNS.method));
-      const run = await runCpi(configPath, JSON.stringify({ method, arguments: args, context: { director_uuid: 'demo', request_id: `cpi-${requestNumber}` }, api_version: 2 }));
+      const run = await runCpi(
+        configPath,
+        JSON.stringify({ method, arguments: args, context: { director_uuid: 'demo', request_id: `cpi-${requestNumber}` }, api_version: 2 }),
+      );
       const ms = Date.now() - started;
       const error = run.response.error;
       const outcome = error ? `${error.type}: ${error.message}` : (JSON.stringify(run.response.result) ?? 'null');
@@ -93,7 +107,9 @@ async function main(): Promise<void> {
     process.stdout.write('Stemcell: busybox fixture (testkit/busybox-stemcell.ts) ... ');
     const stemcell = await busyboxStemcell(() => process.stdout.write('building it once (about 10 s; cached in .cache/fixtures) ... '));
     console.log(stemcell.imagePath);
-    console.log(`\n${'method'.padEnd(COLUMNS.method)}${'time'.padStart(COLUMNS.time - 2).padEnd(COLUMNS.time)}result (whole, as the Director gets it)`);
+    console.log(
+      `\n${'method'.padEnd(COLUMNS.method)}${'time'.padStart(COLUMNS.time - 2).padEnd(COLUMNS.time)}result (whole, as the Director gets it)`,
+    );
     await call('info', []);
     const stemcellCid = await call<string>('create_stemcell', [stemcell.imagePath, {}]);
     const [vm1] = await call<[string]>('create_vm', ['agent-1', stemcellCid, { ports: [] }, NETWORKS, [], { bosh: { password: 'secret' } }]);
@@ -118,9 +134,13 @@ async function main(): Promise<void> {
     await call('delete_disk', [disk]);
     await call('delete_stemcell', [stemcellCid]);
 
-    const leaks = await findLeaks(dirs, async () => (emulator ? emulator.containerHandles() : client.list({ 'garden-cpi.owner': 'garden-cpi' }).catch(() => [])));
+    const leaks = await findLeaks(dirs, async () =>
+      emulator ? emulator.containerHandles() : client.list({ 'garden-cpi.owner': 'garden-cpi' }).catch(() => []),
+    );
     const leaked = Object.entries(leaks).filter(([, items]) => items.length > 0);
-    console.log(`\n${leaked.length === 0 ? 'Leak check: no mounts, loop devices, containers, locks or temp files left' : `Leak check: LEAKED ${JSON.stringify(leaks)}`}`);
+    console.log(
+      `\n${leaked.length === 0 ? 'Leak check: no mounts, loop devices, containers, locks or temp files left' : `Leak check: LEAKED ${JSON.stringify(leaks)}`}`,
+    );
     if (leaked.length > 0) process.exitCode = 1;
   } finally {
     await emulator?.close();

@@ -56,9 +56,14 @@ function runTests(name, files, { concurrency, env = {} }) {
   const result = spawnSync(
     process.execPath,
     [
-      '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`,
-      `--test-reporter=./${SUITE_REPORTER}`, '--test-reporter-destination=stdout',
-      '--test-reporter=tap', `--test-reporter-destination=${tap}`,
+      '--import',
+      'tsx',
+      '--test',
+      `--test-concurrency=${concurrency}`,
+      `--test-reporter=./${SUITE_REPORTER}`,
+      '--test-reporter-destination=stdout',
+      '--test-reporter=tap',
+      `--test-reporter-destination=${tap}`,
       ...files,
     ],
     { stdio: 'inherit', env: { ...process.env, ...env } },
@@ -139,7 +144,13 @@ function realGardenPass(only) {
     const files = only === 'agent' ? agentFiles : [...REAL_GARDEN_SPECS, ...specs(REAL_GARDEN_DIR), ...agentFiles];
     const stemcellEnv = stemcell.dir ? { TEST_STEMCELL_DIR: stemcell.dir } : {};
     // One suite at a time: they share one gdn, and each asserts that it leaves no container behind.
-    status = files.length === 0 ? 0 : runTests('real Garden pass', files, { concurrency: 1, env: { ...env, ...stemcellEnv, GARDEN_UNDER_TEST: 'real', GARDEN_REAL_ADDRESS: env.GARDEN_ADDRESS ?? '' } });
+    status =
+      files.length === 0
+        ? 0
+        : runTests('real Garden pass', files, {
+            concurrency: 1,
+            env: { ...env, ...stemcellEnv, GARDEN_UNDER_TEST: 'real', GARDEN_REAL_ADDRESS: env.GARDEN_ADDRESS ?? '' },
+          });
   } finally {
     const stop = realGarden('stop');
     if (stop.status !== 0) {
@@ -164,7 +175,8 @@ function untrackedUnderSrc() {
   return result.stdout.split('\n').filter((line) => line.startsWith('??') || line.startsWith('!!'));
 }
 
-const files = args.length > 0 ? args : specs('spec').filter((path) => !path.startsWith(`${REAL_GARDEN_DIR}/`) && !path.startsWith(`${REAL_AGENT_DIR}/`));
+const files =
+  args.length > 0 ? args : specs('spec').filter((path) => !path.startsWith(`${REAL_GARDEN_DIR}/`) && !path.startsWith(`${REAL_AGENT_DIR}/`));
 const srcBefore = new Set(untrackedUnderSrc());
 let emulatorStatus = runTests('emulator pass', files, { concurrency: EMULATOR_CONCURRENCY });
 const written = untrackedUnderSrc().filter((line) => !srcBefore.has(line));

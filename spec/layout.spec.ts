@@ -40,7 +40,7 @@ function importedFolders(file: string): string[] {
   const folders = new Set<string>();
   for (const match of text.matchAll(/(?:from\s+|import\(\s*|require\(\s*)'(\.{1,2}\/[^']+)'/g)) {
     const target = relative(SRC, join(file, '..', match[1] ?? ''));
-    const folder = target.includes('/') ? target.split('/')[0] ?? '' : '.';
+    const folder = target.includes('/') ? (target.split('/')[0] ?? '') : '.';
     folders.add(folder);
   }
   return [...folders];
@@ -51,7 +51,7 @@ describe('src/ layout', () => {
     const wrong: string[] = [];
     for (const file of sourceFiles(SRC)) {
       const rel = relative(SRC, file);
-      const own = rel.includes('/') ? rel.split('/')[0] ?? '' : '.';
+      const own = rel.includes('/') ? (rel.split('/')[0] ?? '') : '.';
       const allowed = MAY_IMPORT[own];
       assert.ok(allowed !== undefined, `src/${own}/ is not in docs/layout.md`);
       for (const folder of importedFolders(file)) {

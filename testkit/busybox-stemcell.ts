@@ -41,14 +41,21 @@ export interface BusyboxStemcell {
  * manifest) and cached.
  */
 export async function busyboxStemcell(onBuild?: () => void): Promise<BusyboxStemcell> {
-  const key = createHash('sha256').update(await rootfsKey()).update(FAKE_AGENT).update(MANIFEST('')).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update(await rootfsKey())
+    .update(FAKE_AGENT)
+    .update(MANIFEST(''))
+    .digest('hex')
+    .slice(0, 16);
   const dir = await cachedFixture(`busybox-stemcell-${key}`, async (out) => {
     onBuild?.();
     const rootfs = await busyboxRootfs(`${out}-rootfs`);
     await writeFile(join(rootfs, 'usr/sbin/runsvdir-start'), FAKE_AGENT, { mode: 0o755 });
     await mkdir(out);
     await run('tar', ['--numeric-owner', '-czf', join(out, 'image'), '-C', rootfs, '.']);
-    const sha1 = createHash('sha1').update(await readFile(join(out, 'image'))).digest('hex');
+    const sha1 = createHash('sha1')
+      .update(await readFile(join(out, 'image')))
+      .digest('hex');
     await writeFile(join(out, 'stemcell.MF'), MANIFEST(sha1));
   });
   const sha1 = /^sha1: (\w+)$/m.exec(await readFile(join(dir, 'stemcell.MF'), 'utf8'))?.[1] ?? '';

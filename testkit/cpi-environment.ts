@@ -43,7 +43,11 @@ export interface CpiEnvironment {
   /** Handles of the containers the Garden holds now (either kind of Garden). */
   containerHandles(): Promise<string[]>;
   /** One CPI call, spawned as the Director does; `apiVersion` undefined sends no api_version (bosh-cli info). */
-  call(method: string, args: unknown[], options?: { apiVersion?: number | null; requestId?: string | null; env?: Record<string, string> }): Promise<CpiRun>;
+  call(
+    method: string,
+    args: unknown[],
+    options?: { apiVersion?: number | null; requestId?: string | null; env?: Record<string, string> },
+  ): Promise<CpiRun>;
   /** Like call, but throws when the response carries an error; returns the result. */
   ok<T = unknown>(method: string, args: unknown[], options?: { apiVersion?: number | null; requestId?: string | null }): Promise<T>;
   leaks(): Promise<LeakReport>;
@@ -96,9 +100,16 @@ export async function startCpiEnvironment(
   const target = options.garden ?? { kind: 'emulator' };
   const emulator =
     target.kind === 'emulator'
-      ? await startGardenEmulator({ listen: { host: '127.0.0.1', port: 0 }, stateDir: join(dir, 'garden'), processMode: options.processMode ?? 'scripted' })
+      ? await startGardenEmulator({
+          listen: { host: '127.0.0.1', port: 0 },
+          stateDir: join(dir, 'garden'),
+          processMode: options.processMode ?? 'scripted',
+        })
       : undefined;
-  const address = emulator?.address ?? { network: target.kind === 'real' ? target.network : 'tcp', address: target.kind === 'real' ? target.address : '' };
+  const address = emulator?.address ?? {
+    network: target.kind === 'real' ? target.network : 'tcp',
+    address: target.kind === 'real' ? target.address : '',
+  };
   const { dirs, configPath } = await writeCpiConfig(dir, address, {
     agent: { mbus: 'nats://nats:nats-secret-password@10.254.50.4:4222', ntp: ['time1.example.com'] },
     ...options.config,

@@ -49,7 +49,11 @@ export function runCpi(
       try {
         response = JSON.parse(stdout) as CpiRun['response'];
       } catch {
-        reject(new Error(`stdout is not one JSON document: ${JSON.stringify(stdout.slice(0, 500))}; stderr: ${Buffer.concat(err).toString('utf8').slice(0, 2000)}`));
+        reject(
+          new Error(
+            `stdout is not one JSON document: ${JSON.stringify(stdout.slice(0, 500))}; stderr: ${Buffer.concat(err).toString('utf8').slice(0, 2000)}`,
+          ),
+        );
         return;
       }
       resolvePromise({ status, signal, stdout, stderr: Buffer.concat(err).toString('utf8'), response });
@@ -65,7 +69,9 @@ export function request(method: string, args: unknown[], extra: Record<string, u
 }
 
 /** A temp dir holding a valid cpi.json whose store dirs live inside it (none created by the CPI up front). */
-export async function tempConfig(overrides: Record<string, unknown> = {}): Promise<{ dir: string; configPath: string; config: Record<string, unknown> }> {
+export async function tempConfig(
+  overrides: Record<string, unknown> = {},
+): Promise<{ dir: string; configPath: string; config: Record<string, unknown> }> {
   const dir = await mkdtemp(join(tmpdir(), 'cpi-spec-'));
   const config = {
     warden: { connect_network: 'tcp', connect_address: '127.0.0.1:1' },

@@ -32,17 +32,23 @@ describe('create_vm action', () => {
 
   it('names an unknown stemcell', async () => {
     const { value, requests } = deps(undefined);
-    await assert.rejects(createVm(value, createVmArgs.parse(['agent', 'nope', {}, network, [], {}]), call(2)), (error: Error & { boshType?: string }) => {
-      assert.equal(error.boshType, 'Bosh::Clouds::CloudError');
-      assert.match(error.message, /Expected to find stemcell 'nope'/);
-      return true;
-    });
+    await assert.rejects(
+      createVm(value, createVmArgs.parse(['agent', 'nope', {}, network, [], {}]), call(2)),
+      (error: Error & { boshType?: string }) => {
+        assert.equal(error.boshType, 'Bosh::Clouds::CloudError');
+        assert.match(error.message, /Expected to find stemcell 'nope'/);
+        return true;
+      },
+    );
     assert.equal(requests.length, 0);
   });
 
   it('names a bad cloud property and ignores unknown ones', async () => {
     const { value, requests } = deps({ kind: 'path', path: '/sc/1', format: 'dir' });
-    await assert.rejects(createVm(value, createVmArgs.parse(['a', 'sc', { memory_mb: 'lots' }, network, [], {}]), call(2)), /cloud_properties\.memory_mb/);
+    await assert.rejects(
+      createVm(value, createVmArgs.parse(['a', 'sc', { memory_mb: 'lots' }, network, [], {}]), call(2)),
+      /cloud_properties\.memory_mb/,
+    );
     await assert.rejects(createVm(value, createVmArgs.parse(['a', 'sc', { ports: [{ host: '0' }] }, network, [], {}]), call(2)), /ports\[0\]/);
     await createVm(value, createVmArgs.parse(['a', 'sc', { vm_type_thing: true }, network]), call(2));
     assert.equal(requests.length, 1, 'disk_cids and env may be absent');

@@ -17,7 +17,10 @@ describe('delete_vm action', () => {
     assert.equal(await deleteVm({ teardown, attachments: noDisks, locks }, deleteVmArgs.parse(['vm-1']), call), null);
     assert.deepEqual(deleted, ['vm-1']);
     const failing = { deleteVm: async () => Promise.reject(new Error('umount: busy')) } satisfies Pick<VmTeardown, 'deleteVm'>;
-    await assert.rejects(deleteVm({ teardown: failing, attachments: noDisks, locks }, deleteVmArgs.parse(['vm-1']), call), /Deleting VM 'vm-1': umount: busy/);
+    await assert.rejects(
+      deleteVm({ teardown: failing, attachments: noDisks, locks }, deleteVmArgs.parse(['vm-1']), call),
+      /Deleting VM 'vm-1': umount: busy/,
+    );
   });
 
   it('takes the lock of every attached disk, thaws before the teardown and checks the release after', async () => {

@@ -24,7 +24,11 @@ function fakes(record: VmRecord | undefined) {
     },
   } satisfies Pick<GardenClient, 'stop' | 'runDetached'>;
   const records = { read: async () => record } satisfies Pick<VmRecords, 'read'>;
-  const dirs = { state_dir: '/nonexistent/state', host_ephemeral_bind_mounts_dir: '/nonexistent/e', host_persistent_bind_mounts_dir: '/nonexistent/p' };
+  const dirs = {
+    state_dir: '/nonexistent/state',
+    host_ephemeral_bind_mounts_dir: '/nonexistent/e',
+    host_persistent_bind_mounts_dir: '/nonexistent/p',
+  };
   const vms = createVmFinder({ garden: { info: async () => Promise.reject(new Error('not asked')) }, dirs });
   return { garden, records, vms, calls, runs };
 }
@@ -47,6 +51,9 @@ describe('reboot_vm', () => {
 
   it('answers VMNotFound for a missing container', async () => {
     const { garden, records, vms } = fakes(undefined);
-    await assert.rejects(rebootVm({ garden, records, vms, startContainersWithSystemd: false }, rebootVmArgs.parse(['gone']), call), (error: Error) => error.constructor.name === 'VMNotFound');
+    await assert.rejects(
+      rebootVm({ garden, records, vms, startContainersWithSystemd: false }, rebootVmArgs.parse(['gone']), call),
+      (error: Error) => error.constructor.name === 'VMNotFound',
+    );
   });
 });

@@ -65,7 +65,10 @@ describe('set_vm_metadata through the built CPI (emulator)', () => {
     const run = await callWithFewFds([VM, { ...thousandKeys, k3: 'changed' }]);
     assert.equal(run.response.error, null, JSON.stringify(run.response));
     const puts = env.garden.requests.filter((r) => r.method === 'PUT');
-    assert.deepEqual(puts.map((r) => r.path), [`/containers/${VM}/properties/bosh.k3`]);
+    assert.deepEqual(
+      puts.map((r) => r.path),
+      [`/containers/${VM}/properties/bosh.k3`],
+    );
   });
 
   it('a failing key leaves every property as it was (no partial update)', async () => {

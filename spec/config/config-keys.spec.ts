@@ -36,11 +36,31 @@ describe('cpi.json keys through bin/cpi', () => {
   });
 
   const typos: [string, unknown, RegExp][] = [
-    ['snake_case disk_dir', snake({ disk_dir: join(dir, 'disks') }), /: actions\.disk_dir: unknown key "disk_dir", did you mean "disks_dir"\? \(expected one of: stemcells_dir, /],
-    ['PascalCase DiskDir', pascal({ DiskDir: join(dir, 'disks') }), /: Actions\.DiskDir: unknown key "DiskDir", did you mean "DisksDir"\? \(expected one of: StemcellsDir, /],
-    ['a top-level typo', snake({}, { start_container_with_systemd: true }), /: start_container_with_systemd: unknown key "start_container_with_systemd", did you mean "start_containers_with_systemd"\?/],
-    ['a nested agent typo (upstream shape)', pascal({ Agent: { Mbus: 'nats://x', Ntp: [], BlobStor: {} } }), /: Actions\.Agent\.BlobStor: unknown key "BlobStor", did you mean "Blobstore"\?/],
-    ['a warden typo', snake({}, { warden: { connect_network: 'tcp', connect_addres: 'x' } }), /: warden\.connect_addres: unknown key "connect_addres", did you mean "connect_address"\?/],
+    [
+      'snake_case disk_dir',
+      snake({ disk_dir: join(dir, 'disks') }),
+      /: actions\.disk_dir: unknown key "disk_dir", did you mean "disks_dir"\? \(expected one of: stemcells_dir, /,
+    ],
+    [
+      'PascalCase DiskDir',
+      pascal({ DiskDir: join(dir, 'disks') }),
+      /: Actions\.DiskDir: unknown key "DiskDir", did you mean "DisksDir"\? \(expected one of: StemcellsDir, /,
+    ],
+    [
+      'a top-level typo',
+      snake({}, { start_container_with_systemd: true }),
+      /: start_container_with_systemd: unknown key "start_container_with_systemd", did you mean "start_containers_with_systemd"\?/,
+    ],
+    [
+      'a nested agent typo (upstream shape)',
+      pascal({ Agent: { Mbus: 'nats://x', Ntp: [], BlobStor: {} } }),
+      /: Actions\.Agent\.BlobStor: unknown key "BlobStor", did you mean "Blobstore"\?/,
+    ],
+    [
+      'a warden typo',
+      snake({}, { warden: { connect_network: 'tcp', connect_addres: 'x' } }),
+      /: warden\.connect_addres: unknown key "connect_addres", did you mean "connect_address"\?/,
+    ],
   ];
   for (const [name, config, message] of typos) {
     it(`refuses ${name} with its path and the nearest known key, even for info`, async () => {
@@ -58,11 +78,23 @@ describe('cpi.json keys through bin/cpi', () => {
   });
 
   const values: [string, unknown, RegExp][] = [
-    ['connect_network "tpc"', snake({}, { warden: { connect_network: 'tpc', connect_address: 'x' } }), /: warden\.connect_network: expected "tcp" or "unix", got "tpc"$/],
+    [
+      'connect_network "tpc"',
+      snake({}, { warden: { connect_network: 'tpc', connect_address: 'x' } }),
+      /: warden\.connect_network: expected "tcp" or "unix", got "tpc"$/,
+    ],
     ['a relative DisksDir', pascal({ DisksDir: 'disks' }), /: Actions\.DisksDir: expected an absolute path, got "disks"$/],
-    ['ExpandStemcellTarball "false"', pascal({ ExpandStemcellTarball: 'false' }), /: Actions\.ExpandStemcellTarball: expected true or false, got "false"$/],
+    [
+      'ExpandStemcellTarball "false"',
+      pascal({ ExpandStemcellTarball: 'false' }),
+      /: Actions\.ExpandStemcellTarball: expected true or false, got "false"$/,
+    ],
     ['no mbus', snake({}, { agent: { ntp: [] } }), /: agent\.mbus: expected a string, got nothing$/],
-    ['ntp a string', snake({}, { agent: { mbus: 'nats://u:secret-pw@h:4222', ntp: 'pool.ntp.org' } }), /: agent\.ntp: expected an array, got "pool\.ntp\.org"$/],
+    [
+      'ntp a string',
+      snake({}, { agent: { mbus: 'nats://u:secret-pw@h:4222', ntp: 'pool.ntp.org' } }),
+      /: agent\.ntp: expected an array, got "pool\.ntp\.org"$/,
+    ],
     ['log_level "verbose"', snake({}, { log_level: 'verbose' }), /: log_level: expected one of "debug", "info", "warn", "error", got "verbose"$/],
   ];
   for (const [name, config, message] of values) {

@@ -45,34 +45,65 @@ describe('parseCpiConfig', () => {
   });
 
   it('names the failing field with what was expected and what came', () => {
-    assert.throws(() => parseCpiConfig({ ...minimal, agent: {} }), (error: unknown) => error instanceof InvalidConfig && error.message === 'agent.mbus: expected a string, got nothing');
-    assert.throws(() => parseCpiConfig({ ...minimal, actions: { disks_dir: 'relative' } }), { message: /^actions\.disks_dir: expected an absolute path, got "relative"$/ });
-    assert.throws(() => parseCpiConfig({ ...minimal, warden: { connect_network: 'tcp' } }), { message: /^warden\.connect_address: expected a string, got nothing$/ });
-    assert.throws(() => parseCpiConfig({ ...minimal, warden: { connect_network: 'tpc', connect_address: 'x' } }), { message: /^warden\.connect_network: expected "tcp" or "unix", got "tpc"$/ });
-    assert.throws(() => parseCpiConfig({ ...minimal, agent: { mbus: 'nats://nats:pw@h:4222', ntp: 'pool.ntp.org' } }), { message: /^agent\.ntp: expected an array, got "pool\.ntp\.org"$/ });
+    assert.throws(
+      () => parseCpiConfig({ ...minimal, agent: {} }),
+      (error: unknown) => error instanceof InvalidConfig && error.message === 'agent.mbus: expected a string, got nothing',
+    );
+    assert.throws(() => parseCpiConfig({ ...minimal, actions: { disks_dir: 'relative' } }), {
+      message: /^actions\.disks_dir: expected an absolute path, got "relative"$/,
+    });
+    assert.throws(() => parseCpiConfig({ ...minimal, warden: { connect_network: 'tcp' } }), {
+      message: /^warden\.connect_address: expected a string, got nothing$/,
+    });
+    assert.throws(() => parseCpiConfig({ ...minimal, warden: { connect_network: 'tpc', connect_address: 'x' } }), {
+      message: /^warden\.connect_network: expected "tcp" or "unix", got "tpc"$/,
+    });
+    assert.throws(() => parseCpiConfig({ ...minimal, agent: { mbus: 'nats://nats:pw@h:4222', ntp: 'pool.ntp.org' } }), {
+      message: /^agent\.ntp: expected an array, got "pool\.ntp\.org"$/,
+    });
     assert.throws(() => parseCpiConfig([]), { message: /^\(root\): expected a JSON object, got an array of 0 items$/ });
   });
 
   it('names bad values of the upstream shape by their upstream spelling', () => {
     const upstream = { Warden: { ConnectNetwork: 'tcp', ConnectAddress: 'x' }, Actions: { Agent: { Mbus: 'nats://x', NTP: [1] } } };
     assert.throws(() => parseCpiConfig(upstream), { message: /^Actions\.Agent\.NTP\[0\]: expected a string, got 1$/ });
-    assert.throws(() => parseCpiConfig({ ...upstream, Actions: { Agent: {} } }), { message: /^Actions\.Agent\.Mbus: expected a string, got nothing$/ });
+    assert.throws(() => parseCpiConfig({ ...upstream, Actions: { Agent: {} } }), {
+      message: /^Actions\.Agent\.Mbus: expected a string, got nothing$/,
+    });
   });
 
   it('refuses unknown keys in both shapes with the nearest known key', () => {
-    assert.throws(() => parseCpiConfig({ ...minimal, actions: { disk_dir: '/x' } }), { message: /^actions\.disk_dir: unknown key "disk_dir", did you mean "disks_dir"\? \(expected one of: stemcells_dir, / });
-    assert.throws(() => parseCpiConfig({ ...minimal, log_leve: 'debug' }), { message: /^log_leve: unknown key "log_leve", did you mean "log_level"\?/ });
-    assert.throws(() => parseCpiConfig({ ...minimal, warden: { ...minimal.warden, connect_adress: 'y' } }), { message: /^warden\.connect_adress: unknown key "connect_adress", did you mean "connect_address"\?/ });
-    assert.throws(() => parseCpiConfig({ ...minimal, agent: { mbus: 'm', blobstore: { provider: 'dav', option: {} } } }), { message: /^agent\.blobstore\.option: unknown key "option", did you mean "options"\?/ });
-    assert.throws(() => parseCpiConfig({ ...minimal, nonsense: 1 }), { message: /^nonsense: unknown key "nonsense" \(expected one of: warden, actions, agent, start_containers_with_systemd, log_level\)$/ });
+    assert.throws(() => parseCpiConfig({ ...minimal, actions: { disk_dir: '/x' } }), {
+      message: /^actions\.disk_dir: unknown key "disk_dir", did you mean "disks_dir"\? \(expected one of: stemcells_dir, /,
+    });
+    assert.throws(() => parseCpiConfig({ ...minimal, log_leve: 'debug' }), {
+      message: /^log_leve: unknown key "log_leve", did you mean "log_level"\?/,
+    });
+    assert.throws(() => parseCpiConfig({ ...minimal, warden: { ...minimal.warden, connect_adress: 'y' } }), {
+      message: /^warden\.connect_adress: unknown key "connect_adress", did you mean "connect_address"\?/,
+    });
+    assert.throws(() => parseCpiConfig({ ...minimal, agent: { mbus: 'm', blobstore: { provider: 'dav', option: {} } } }), {
+      message: /^agent\.blobstore\.option: unknown key "option", did you mean "options"\?/,
+    });
+    assert.throws(() => parseCpiConfig({ ...minimal, nonsense: 1 }), {
+      message: /^nonsense: unknown key "nonsense" \(expected one of: warden, actions, agent, start_containers_with_systemd, log_level\)$/,
+    });
     const upstream = { Warden: { ConnectNetwork: 'tcp', ConnectAddress: 'x' }, Actions: { DiskDir: '/d', Agent: { Mbus: 'nats://x' } } };
-    assert.throws(() => parseCpiConfig(upstream), { message: /^Actions\.DiskDir: unknown key "DiskDir", did you mean "DisksDir"\? \(expected one of: StemcellsDir, / });
-    assert.throws(() => parseCpiConfig({ ...upstream, Actions: { Agent: { Mbus: 'x', NPT: [] } } }), { message: /^Actions\.Agent\.NPT: unknown key "NPT", did you mean "NTP"\?/ });
+    assert.throws(() => parseCpiConfig(upstream), {
+      message: /^Actions\.DiskDir: unknown key "DiskDir", did you mean "DisksDir"\? \(expected one of: StemcellsDir, /,
+    });
+    assert.throws(() => parseCpiConfig({ ...upstream, Actions: { Agent: { Mbus: 'x', NPT: [] } } }), {
+      message: /^Actions\.Agent\.NPT: unknown key "NPT", did you mean "NTP"\?/,
+    });
   });
 
   it('refuses a key given twice in both spellings', () => {
-    assert.throws(() => parseCpiConfig({ ...minimal, actions: { disks_dir: '/a', DisksDir: '/b' } }), { message: /^actions\.DisksDir: the same key as "actions\.disks_dir"; give it once$/ });
-    assert.throws(() => parseCpiConfig({ ...minimal, actions: { agent: { mbus: 'x' } } }), { message: /^actions\.agent: the agent options are given twice/ });
+    assert.throws(() => parseCpiConfig({ ...minimal, actions: { disks_dir: '/a', DisksDir: '/b' } }), {
+      message: /^actions\.DisksDir: the same key as "actions\.disks_dir"; give it once$/,
+    });
+    assert.throws(() => parseCpiConfig({ ...minimal, actions: { agent: { mbus: 'x' } } }), {
+      message: /^actions\.agent: the agent options are given twice/,
+    });
   });
 
   it('accepts by name every key the upstream cpi.json has carried, using none it does not need', () => {

@@ -31,12 +31,15 @@ describe('warden.request_timeout_seconds and warden.long_request_timeout_seconds
     ['long_request_timeout_seconds', 86401, /at most 86400, got 86401/],
   ] as const) {
     it(`refuses ${key}: ${JSON.stringify(value)}, naming the field, the range and what came`, () => {
-      assert.throws(() => parseCpiConfig({ ...base, warden: { ...base.warden, [key]: value } }), (error: Error) => {
-        assert.ok(error instanceof InvalidConfig);
-        assert.match(error.message, new RegExp(`warden\\.${key}: `));
-        assert.match(error.message, expected);
-        return true;
-      });
+      assert.throws(
+        () => parseCpiConfig({ ...base, warden: { ...base.warden, [key]: value } }),
+        (error: Error) => {
+          assert.ok(error instanceof InvalidConfig);
+          assert.match(error.message, new RegExp(`warden\\.${key}: `));
+          assert.match(error.message, expected);
+          return true;
+        },
+      );
     });
   }
 });

@@ -27,7 +27,8 @@ export interface MethodTotals {
   errors: number;
 }
 
-const CALL = /Exit Code (\d+) when executing external CPI command '[^'\n]*'\nSTDIN: '([^\n]*)'\nSTDOUT: '([^\n]*)\n?'\nSTDERR: '([\s\S]*?)'(?=\n\[|\n*$)/g;
+const CALL =
+  /Exit Code (\d+) when executing external CPI command '[^'\n]*'\nSTDIN: '([^\n]*)'\nSTDOUT: '([^\n]*)\n?'\nSTDERR: '([\s\S]*?)'(?=\n\[|\n*$)/g;
 
 function parseJson(text: string): Record<string, unknown> | undefined {
   try {

@@ -49,7 +49,11 @@ export function isGardenSubnetMasquerade(rule: string, ours: { chainPrefix: stri
  * prefix (`w-<tag>-`) or the VM subnet's network prefix (other engineers' gdns change rules meanwhile).
  * `leaked` are the ones a VM's deletion should have taken away; `keptByGarden` gdn's subnet NAT rule.
  */
-export function newRules(before: IptablesRules, after: IptablesRules, ours: { chainPrefix: string; subnet: string }): { leaked: string[]; keptByGarden: string[] } {
+export function newRules(
+  before: IptablesRules,
+  after: IptablesRules,
+  ours: { chainPrefix: string; subnet: string },
+): { leaked: string[]; keptByGarden: string[] } {
   const known = new Set(before);
   const subnetPrefix = ours.subnet.replace(/\.0\/\d+$/, '.');
   const added = after.filter((rule) => !known.has(rule) && (rule.includes(ours.chainPrefix) || rule.includes(subnetPrefix)));

@@ -84,7 +84,13 @@ describe('test stemcell: monit-csrf-proxy (tools/bosh/monit-csrf-proxy)', () => 
 
     monit = createServer((incoming, response) => {
       void readBody(incoming).then((body) => {
-        seen.push({ method: incoming.method ?? '', url: incoming.url ?? '', body, authorization: incoming.headers.authorization, cookie: incoming.headers.cookie });
+        seen.push({
+          method: incoming.method ?? '',
+          url: incoming.url ?? '',
+          body,
+          authorization: incoming.headers.authorization,
+          cookie: incoming.headers.cookie,
+        });
         const field = new URLSearchParams(body).get('securitytoken');
         const cookie = /(?:^|;\s*)securitytoken=([^;]*)/.exec(incoming.headers.cookie ?? '')?.[1];
         if (incoming.method === 'POST' && (field === null || field !== cookie)) {
@@ -99,7 +105,13 @@ describe('test stemcell: monit-csrf-proxy (tools/bosh/monit-csrf-proxy)', () => 
     proxyPort = await freePort();
     proxy = spawn(binary, ['-listen', `127.0.0.1:${proxyPort}`, '-monit', `http://127.0.0.1:${monitPort}`], { stdio: 'ignore' });
     for (let attempt = 0; attempt < 100; attempt += 1) {
-      if (await send(proxyPort, 'GET', '/ping').then(() => true, () => false)) return;
+      if (
+        await send(proxyPort, 'GET', '/ping').then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
       await new Promise((wake) => setTimeout(wake, 50));
     }
     throw new Error('monit-csrf-proxy did not start listening');
@@ -131,6 +143,9 @@ describe('test stemcell: monit-csrf-proxy (tools/bosh/monit-csrf-proxy)', () => 
     seen.length = 0;
     const answer = await send(proxyPort, 'GET', '/_status2?format=xml');
     assert.equal(answer.status, 200);
-    assert.deepEqual(seen.map(({ method, url, body, cookie }) => ({ method, url, body, cookie })), [{ method: 'GET', url: '/_status2?format=xml', body: '', cookie: undefined }]);
+    assert.deepEqual(
+      seen.map(({ method, url, body, cookie }) => ({ method, url, body, cookie })),
+      [{ method: 'GET', url: '/_status2?format=xml', body: '', cookie: undefined }],
+    );
   });
 });

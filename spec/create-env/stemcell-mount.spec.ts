@@ -78,7 +78,10 @@ describe("test stemcell: the agent's `mount` (tools/bosh/stemcell/mount)", () =>
   });
 
   it('passes other mounts and a failing mount through, with its exit status', () => {
-    const output = inMountNamespace(work, `${setup} status=0; "$M" "$W/nonexistent" "$W/target" -o bind 2>/dev/null || status=$?; echo "status=$status"; test ! -s "$W/records" || cat "$W/records"`);
+    const output = inMountNamespace(
+      work,
+      `${setup} status=0; "$M" "$W/nonexistent" "$W/target" -o bind 2>/dev/null || status=$?; echo "status=$status"; test ! -s "$W/records" || cat "$W/records"`,
+    );
     assert.match(output, /status=(?!0)\d+/);
     assert.doesNotMatch(output, /nonexistent/);
   });

@@ -39,7 +39,10 @@ describe('DiskImages (real images)', () => {
     assert.ok(groupLines.length > 0 && groupLines.every((line) => line.includes('ITABLE_ZEROED')), groupLines[0]);
     assert.equal(await images.exists(cid), true);
     assert.equal(await images.sizeBytes(cid), 1024 * MIB);
-    assert.deepEqual((await readdir(fixture.config.disks_dir)).filter((name) => name.startsWith('.')), []);
+    assert.deepEqual(
+      (await readdir(fixture.config.disks_dir)).filter((name) => name.startsWith('.')),
+      [],
+    );
   });
 
   it('removes the half-made file when mkfs fails', async () => {

@@ -14,7 +14,12 @@ describe('DiskMetadataStore', () => {
   after(async () => rm(root, { recursive: true, force: true }));
 
   it('keeps metadata at <state_dir>/disks/<cid>/metadata.json, outside disks_dir, replacing it whole', async () => {
-    const config = { disks_dir: join(root, 'disks'), host_persistent_bind_mounts_dir: join(root, 'p'), guest_persistent_bind_mounts_dir: '/warden-cpi-dev', state_dir: join(root, 'state') };
+    const config = {
+      disks_dir: join(root, 'disks'),
+      host_persistent_bind_mounts_dir: join(root, 'p'),
+      guest_persistent_bind_mounts_dir: '/warden-cpi-dev',
+      state_dir: join(root, 'state'),
+    };
     const store = createDiskMetadataStore(config, silentLogger);
     assert.equal(await store.read('d1'), undefined);
     await store.write('d1', { deployment: 'a', instance_index: 0 });

@@ -16,7 +16,15 @@ import { untilRunningIn } from '../support/until-running-in';
 
 function networks(ip: string) {
   return {
-    default: { type: 'manual', ip, netmask: '255.255.255.0', gateway: '10.244.1.1', dns: ['8.8.8.8'], default: ['dns', 'gateway'], cloud_properties: {} },
+    default: {
+      type: 'manual',
+      ip,
+      netmask: '255.255.255.0',
+      gateway: '10.244.1.1',
+      dns: ['8.8.8.8'],
+      default: ['dns', 'gateway'],
+      cloud_properties: {},
+    },
   };
 }
 
@@ -101,10 +109,15 @@ describe('disks through bin/cpi processes', () => {
     const holder = spawn('sleep', ['600'], { cwd: hostPath, stdio: 'ignore' });
     try {
       await untilRunningIn(holder.pid!, hostPath);
-      const detach = spawn(process.execPath, [BUNDLE, env.configPath], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, stdio: ['pipe', 'pipe', 'pipe'] });
+      const detach = spawn(process.execPath, [BUNDLE, env.configPath], {
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let stderr = '';
       detach.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      detach.stdin.end(JSON.stringify({ method: 'detach_disk', arguments: [vm, disk], context: { director_uuid: 'x', request_id: 'cpi-kill' }, api_version: 2 }));
+      detach.stdin.end(
+        JSON.stringify({ method: 'detach_disk', arguments: [vm, disk], context: { director_uuid: 'x', request_id: 'cpi-kill' }, api_version: 2 }),
+      );
       // Kill it in its busy-retry loop, holding the disk lock.
       for (let i = 0; i < 600 && !/busy/i.test(stderr); i += 1) await new Promise((done) => setTimeout(done, 10));
       assert.match(stderr, /busy/i);
@@ -130,7 +143,10 @@ describe('disks through bin/cpi processes', () => {
       await untilRunningIn(holder.pid!, join(env.dirs.persistentDir, vm!, disk));
       const run = await env.call('detach_disk', [vm, disk]);
       assert.equal(run.response.error?.type, 'Bosh::Clouds::CloudError');
-      assert.match(run.response.error?.message ?? '', new RegExp(`still busy after \\d+ unmount attempts; held by: pid ${holder.pid} \\(sleep 600\\)`));
+      assert.match(
+        run.response.error?.message ?? '',
+        new RegExp(`still busy after \\d+ unmount attempts; held by: pid ${holder.pid} \\(sleep 600\\)`),
+      );
       assert.equal(run.response.error?.ok_to_retry, true);
       // Still attached and recorded: nothing half-done.
       assert.deepEqual(await env.ok('get_disks', [vm]), [disk]);
@@ -236,8 +252,20 @@ describe('disks through bin/cpi processes', () => {
         network: '10.244.1.40/24',
         privileged: true,
       });
-      const upstreamSettings = { agent_id: 'a', vm: { name: upstreamVm, id: upstreamVm }, mbus: 'nats://x', ntp: [], networks: {}, disks: { system: '', ephemeral: null, persistent: null }, env: {} };
-      await env.client.streamIn(upstreamVm, { destination: '/var/vcap/bosh/', user: 'root' }, tarFromEntries([{ name: 'warden-cpi-agent-env.json', content: JSON.stringify(upstreamSettings), mode: 0o640 }]));
+      const upstreamSettings = {
+        agent_id: 'a',
+        vm: { name: upstreamVm, id: upstreamVm },
+        mbus: 'nats://x',
+        ntp: [],
+        networks: {},
+        disks: { system: '', ephemeral: null, persistent: null },
+        env: {},
+      };
+      await env.client.streamIn(
+        upstreamVm,
+        { destination: '/var/vcap/bosh/', user: 'root' },
+        tarFromEntries([{ name: 'warden-cpi-agent-env.json', content: JSON.stringify(upstreamSettings), mode: 0o640 }]),
+      );
 
       before = env.garden.connectionCount();
       const hint = await env.ok<string>('attach_disk', [upstreamVm, disk]);

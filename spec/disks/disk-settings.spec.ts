@@ -1,12 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentSettingsStore } from '../../src/vms/agent-settings-store';
-import {
-  addPersistentDisk,
-  removePersistentDisk,
-  type AgentSettingsUpdater,
-  type PersistentDiskSettings,
-} from '../../src/disks/disk-settings';
+import { addPersistentDisk, removePersistentDisk, type AgentSettingsUpdater, type PersistentDiskSettings } from '../../src/disks/disk-settings';
 
 // Compile-time: the VM helper's real store can be handed to the disk actions as is.
 const realStoreFits = (store: AgentSettingsStore): AgentSettingsUpdater => store;

@@ -20,14 +20,23 @@ describe('disks_dir out of room', () => {
 
   it('turns running out of room into NoDiskSpace (not retryable) naming the dir; anything else passes', async () => {
     const mkfs = new CommandFailed('mkfs.ext4', [], 1, 'No space left on device');
-    await assert.rejects(inDisksDir('/var/vcap/store/warden_cpi/disks', 'a new 100 MiB image', () => Promise.reject(mkfs)), (error: Error) => {
-      assert.ok(error instanceof NoDiskSpace);
-      assert.equal(error.boshType, 'Bosh::Clouds::NoDiskSpace');
-      assert.equal(error.okToRetry, false);
-      assert.match(error.message, /^disks_dir '\/var\/vcap\/store\/warden_cpi\/disks' cannot hold a new 100 MiB image: 'mkfs\.ext4' failed: No space left on device$/);
-      return true;
-    });
-    await assert.rejects(inDisksDir('/d', 'x', () => Promise.reject(errno('EACCES'))), /EACCES/);
+    await assert.rejects(
+      inDisksDir('/var/vcap/store/warden_cpi/disks', 'a new 100 MiB image', () => Promise.reject(mkfs)),
+      (error: Error) => {
+        assert.ok(error instanceof NoDiskSpace);
+        assert.equal(error.boshType, 'Bosh::Clouds::NoDiskSpace');
+        assert.equal(error.okToRetry, false);
+        assert.match(
+          error.message,
+          /^disks_dir '\/var\/vcap\/store\/warden_cpi\/disks' cannot hold a new 100 MiB image: 'mkfs\.ext4' failed: No space left on device$/,
+        );
+        return true;
+      },
+    );
+    await assert.rejects(
+      inDisksDir('/d', 'x', () => Promise.reject(errno('EACCES'))),
+      /EACCES/,
+    );
     assert.equal(await inDisksDir('/d', 'x', async () => 7), 7);
   });
 });

@@ -131,7 +131,10 @@ describe('garden emulator: containers', () => {
       (await request(emulator, 'PUT', '/containers/ghost/stop', { kill: true })).json(),
       errorBody('stop: pid not found for container: runc state: runc: exit status 1: container does not exist'),
     );
-    assert.deepEqual((await request(emulator, 'GET', '/containers/ghost/files?source=/x&user=')).json(), errorBody('stream-out: pid not found for container'));
+    assert.deepEqual(
+      (await request(emulator, 'GET', '/containers/ghost/files?source=/x&user=')).json(),
+      errorBody('stream-out: pid not found for container'),
+    );
     assert.deepEqual((await request(emulator, 'POST', '/containers/ghost/processes', { path: 'x' })).json(), errorBody('does not exist'));
     assert.deepEqual(
       (await request(emulator, 'DELETE', '/containers/ghost')).json(),
@@ -143,7 +146,10 @@ describe('garden emulator: containers', () => {
   it('stop needs a body; bulk_info reports per-handle errors; router 404/405 are plain text', async () => {
     await create({ handle: 'bulk-a' });
     assert.deepEqual((await request(emulator, 'PUT', '/containers/bulk-a/stop')).json(), errorBody('EOF'));
-    const bulk = (await request(emulator, 'GET', '/containers/bulk_info?handles=bulk-a,missing')).json() as Record<string, { Info: { State: string }; Err: unknown }>;
+    const bulk = (await request(emulator, 'GET', '/containers/bulk_info?handles=bulk-a,missing')).json() as Record<
+      string,
+      { Info: { State: string }; Err: unknown }
+    >;
     assert.deepEqual(Object.keys(bulk), ['bulk-a', 'missing']);
     assert.equal(bulk['bulk-a']?.Info.State, 'active');
     assert.equal(bulk['bulk-a']?.Err, null);
@@ -183,21 +189,30 @@ describe('garden emulator: containers', () => {
     // Go streams a non-bytes reader with chunked encoding; the emulator must accept that too.
     const chunkedTar = await tarOf([{ name: 'chunked.txt', mode: 0o644, content: 'sent in chunks' }]);
     const chunkedBody = Buffer.concat([
-      Buffer.from(`${(1000).toString(16)}\r\n`), chunkedTar.subarray(0, 1000), Buffer.from('\r\n'),
-      Buffer.from(`${(chunkedTar.length - 1000).toString(16)}\r\n`), chunkedTar.subarray(1000), Buffer.from('\r\n0\r\n\r\n'),
+      Buffer.from(`${(1000).toString(16)}\r\n`),
+      chunkedTar.subarray(0, 1000),
+      Buffer.from('\r\n'),
+      Buffer.from(`${(chunkedTar.length - 1000).toString(16)}\r\n`),
+      chunkedTar.subarray(1000),
+      Buffer.from('\r\n0\r\n\r\n'),
     ]);
     const chunked = parseResponse(
       await rawExchange(
         emulator.address,
         Buffer.concat([
-          Buffer.from('PUT /containers/files-a/files?user=root&destination=/tmp HTTP/1.1\r\nHost: api\r\nTransfer-Encoding: chunked\r\nContent-Type: application/x-tar\r\nConnection: close\r\n\r\n'),
+          Buffer.from(
+            'PUT /containers/files-a/files?user=root&destination=/tmp HTTP/1.1\r\nHost: api\r\nTransfer-Encoding: chunked\r\nContent-Type: application/x-tar\r\nConnection: close\r\n\r\n',
+          ),
           chunkedBody,
         ]),
       ),
     );
     assert.equal(chunked.status, 200, chunked.body.toString());
     assert.equal(await readFile(join(view, 'tmp', 'chunked.txt'), 'utf8'), 'sent in chunks');
-    const bad = await request(emulator, 'PUT', '/containers/files-a/files?user=root&destination=/x', undefined, { rawBody: Buffer.from('not a tar'), contentType: 'application/x-tar' });
+    const bad = await request(emulator, 'PUT', '/containers/files-a/files?user=root&destination=/x', undefined, {
+      rawBody: Buffer.from('not a tar'),
+      contentType: 'application/x-tar',
+    });
     assert.equal(bad.status, 500);
     assert.match((bad.json() as { Message: string }).Message, /^stream-in: nstar: error streaming in: exit status 2\. Output: /);
   });
@@ -222,7 +237,9 @@ describe('garden emulator: containers', () => {
     const raw = await rawExchange(
       emulator.address,
       Buffer.concat([
-        Buffer.from(`PUT /containers/expect/files?user=root&destination=/d HTTP/1.1\r\nHost: api\r\nContent-Type: application/x-tar\r\nContent-Length: ${tar.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`),
+        Buffer.from(
+          `PUT /containers/expect/files?user=root&destination=/d HTTP/1.1\r\nHost: api\r\nContent-Type: application/x-tar\r\nContent-Length: ${tar.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+        ),
         tar,
       ]),
     );

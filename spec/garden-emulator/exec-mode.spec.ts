@@ -117,8 +117,14 @@ describe('garden emulator: exec mode', { skip }, () => {
 
   it('a missing executable is a 500 ExecutableNotFoundError before any hijack (captured bytes)', async () => {
     const body = '{"path":"/no/such/binary","user":"root","rlimits":{},"image":{}}';
-    const response = await request(emulator, 'POST', '/containers/exec-1/processes', undefined, { rawBody: Buffer.from(body), contentType: 'application/json' });
-    assert.equal(withoutDate(response.head + '\r\n'), 'HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nDate: <date>\r\nContent-Length: 209\r\nConnection: close\r\n');
+    const response = await request(emulator, 'POST', '/containers/exec-1/processes', undefined, {
+      rawBody: Buffer.from(body),
+      contentType: 'application/json',
+    });
+    assert.equal(
+      withoutDate(response.head + '\r\n'),
+      'HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nDate: <date>\r\nContent-Length: 209\r\nConnection: close\r\n',
+    );
     assert.equal(
       response.body.toString(),
       '{"Type":"ExecutableNotFoundError","Message":"exec failed: unable to start container process: exec: \\"/no/such/binary\\": stat /no/such/binary: no such file or directory","Handle":"","ProcessID":"","Binary":""}\n',
@@ -169,7 +175,7 @@ describe('garden emulator: exec mode', { skip }, () => {
       path: '/bin/sh',
       args: ['-c', 'cat /warden-cpi-dev/disk-1/on-the-disk.txt && grep -c " /warden-cpi-dev/disk-1 " /proc/self/mountinfo'],
     });
-    assert.equal(inside.stdout, 'persistent data\n1\n', 'the file, and the mount listed in the container\'s mountinfo');
+    assert.equal(inside.stdout, 'persistent data\n1\n', "the file, and the mount listed in the container's mountinfo");
     assert.deepEqual(inside.exit, { process_id: inside.processId, exit_status: 0 });
 
     // The CPI's real attach: a loop-mounted ext4 image file, mounted while the container runs.
@@ -194,7 +200,11 @@ describe('garden emulator: exec mode', { skip }, () => {
     const privateDir = join(root, 'private');
     await mkdir(privateDir);
     // mode 0 (Go omits it) is read-only.
-    await request(emulator, 'POST', '/containers', { handle: 'exec-private', image: { uri: rootfs }, bind_mounts: [{ src_path: privateDir, dst_path: '/data' }] });
+    await request(emulator, 'POST', '/containers', {
+      handle: 'exec-private',
+      image: { uri: rootfs },
+      bind_mounts: [{ src_path: privateDir, dst_path: '/data' }],
+    });
     const readOnly = await runToEnd(emulator, 'exec-private', { path: '/bin/sh', args: ['-c', 'touch /data/x'] });
     assert.notDeepEqual(readOnly.exit, { process_id: readOnly.processId, exit_status: 0 });
     assert.match(readOnly.stderr, /Read-only file system/);

@@ -26,7 +26,14 @@ describe('garden emulator: faults and records', () => {
   });
 
   it('answers a route pattern with the injected status and error type, N times, then normally again', async () => {
-    emulator.injectFault({ method: 'GET', path: '/containers/:handle/info', status: 404, errorType: 'ContainerNotFoundError', message: 'unknown handle: vm', times: 2 });
+    emulator.injectFault({
+      method: 'GET',
+      path: '/containers/:handle/info',
+      status: 404,
+      errorType: 'ContainerNotFoundError',
+      message: 'unknown handle: vm',
+      times: 2,
+    });
     for (let i = 0; i < 2; i += 1) {
       const faulted = await request(emulator, 'GET', '/containers/vm/info');
       assert.equal(faulted.status, 404);

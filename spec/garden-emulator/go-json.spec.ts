@@ -12,6 +12,16 @@ describe('goJsonLine', () => {
 
   it('writes nil as null, drops undefined fields, and sorts map keys bytewise', () => {
     assert.equal(goJsonLine({ Events: null, skip: undefined, n: 0 }), '{"Events":null,"n":0}\n');
-    assert.equal(goJsonLine(sortedMap([['b', '1'], ['B', '2'], ['a.b', '3'], ['a', '4']])), '{"B":"2","a":"4","a.b":"3","b":"1"}\n');
+    assert.equal(
+      goJsonLine(
+        sortedMap([
+          ['b', '1'],
+          ['B', '2'],
+          ['a.b', '3'],
+          ['a', '4'],
+        ]),
+      ),
+      '{"B":"2","a":"4","a.b":"3","b":"1"}\n',
+    );
   });
 });

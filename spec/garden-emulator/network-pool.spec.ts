@@ -6,7 +6,10 @@ describe('NetworkPool', () => {
   it('hands out /30s in order and reuses a released one', () => {
     const pool = new NetworkPool('10.254.0.0/28');
     const leases = [pool.acquire(''), pool.acquire(''), pool.acquire(''), pool.acquire('')];
-    assert.deepEqual(leases.map((lease) => lease.subnet), ['10.254.0.0/30', '10.254.0.4/30', '10.254.0.8/30', '10.254.0.12/30']);
+    assert.deepEqual(
+      leases.map((lease) => lease.subnet),
+      ['10.254.0.0/30', '10.254.0.4/30', '10.254.0.8/30', '10.254.0.12/30'],
+    );
     assert.throws(() => pool.acquire(''), /insufficient subnets remaining in the pool/);
     pool.release(leases[1]!);
     assert.deepEqual(pool.acquire(''), { subnet: '10.254.0.4/30', containerIp: '10.254.0.6', hostIp: '10.254.0.5' });

@@ -176,7 +176,13 @@ export async function startProcess(
 }
 
 /** GET …/attaches/<stream>/stdout|stderr: the raw head plus all bytes until the server closes. */
-export async function readStream(emulator: GardenEmulator, handle: string, processId: string, streamId: string, which: 'stdout' | 'stderr'): Promise<{ head: string; data: string }> {
+export async function readStream(
+  emulator: GardenEmulator,
+  handle: string,
+  processId: string,
+  streamId: string,
+  which: 'stdout' | 'stderr',
+): Promise<{ head: string; data: string }> {
   const raw = await rawExchange(
     emulator.address,
     `GET /containers/${handle}/processes/${processId}/attaches/${streamId}/${which} HTTP/1.1\r\nHost: api\r\nUser-Agent: Go-http-client/1.1\r\nContent-Type: application/json\r\n\r\n`,

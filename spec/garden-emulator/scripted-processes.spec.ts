@@ -33,11 +33,19 @@ describe('garden emulator: scripted processes', () => {
 
   it('the most recently registered matching script wins; the matcher sees spec and handle', async () => {
     const seen: string[] = [];
-    emulator.scriptProcess((processSpec, handle) => {
-      seen.push(handle);
-      return processSpec.path === '/bin/bash' && !(processSpec.args ?? []).some((arg) => arg.includes('runsvdir'));
-    }, { stdout: 'generic\n', exitStatus: 1 });
-    emulator.scriptProcess((processSpec) => processSpec.args?.includes('special') ?? false, { stdout: 'special\n', stderr: 'warn\n', exitStatus: 7, delayMs: 20 });
+    emulator.scriptProcess(
+      (processSpec, handle) => {
+        seen.push(handle);
+        return processSpec.path === '/bin/bash' && !(processSpec.args ?? []).some((arg) => arg.includes('runsvdir'));
+      },
+      { stdout: 'generic\n', exitStatus: 1 },
+    );
+    emulator.scriptProcess((processSpec) => processSpec.args?.includes('special') ?? false, {
+      stdout: 'special\n',
+      stderr: 'warn\n',
+      exitStatus: 7,
+      delayMs: 20,
+    });
     const special = await startProcess(emulator, 'vm', spec('/bin/bash', ['-c', 'special']));
     const [stdout, stderr] = await Promise.all([
       readStream(emulator, 'vm', special.processId, special.streamId, 'stdout'),
@@ -74,13 +82,22 @@ describe('garden emulator: scripted processes', () => {
     assert.equal(emulator.containerState('agent-vm')?.processes[0]?.state, 'running');
 
     const duplicate = await request(emulator, 'POST', '/containers/agent-vm/processes', { ...spec('/bin/x'), id: agent.processId });
-    assert.deepEqual(duplicate.json(), { Type: '', Message: `process ID '${agent.processId}' already in use`, Handle: '', ProcessID: '', Binary: '' });
+    assert.deepEqual(duplicate.json(), {
+      Type: '',
+      Message: `process ID '${agent.processId}' already in use`,
+      Handle: '',
+      ProcessID: '',
+      Binary: '',
+    });
 
     const socket = connectTo(emulator.address);
     const attached = new ProcessConnection(socket);
     socket.write(`GET /containers/agent-vm/processes/${agent.processId} HTTP/1.1\r\nHost: api\r\nUser-Agent: Go-http-client/1.1\r\n\r\n`);
     const first = await attached.nextFrame();
-    assert.equal(withoutDate(attached.head), 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: <date>\r\nTransfer-Encoding: chunked\r\n\r\n');
+    assert.equal(
+      withoutDate(attached.head),
+      'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: <date>\r\nTransfer-Encoding: chunked\r\n\r\n',
+    );
     assert.equal(first?.process_id, agent.processId);
     assert.notEqual(first?.stream_id, agent.streamId);
 

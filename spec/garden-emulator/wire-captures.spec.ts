@@ -105,7 +105,10 @@ describe('garden emulator: wire captures', () => {
   it('GET info of an unknown handle: 404 ContainerNotFoundError', async () => {
     assert.equal(
       await send(curl('GET', '/containers/no-such-vm/info')),
-      jsonResponse('404 Not Found', '{"Type":"ContainerNotFoundError","Message":"unknown handle: no-such-vm","Handle":"no-such-vm","ProcessID":"","Binary":""}\n'),
+      jsonResponse(
+        '404 Not Found',
+        '{"Type":"ContainerNotFoundError","Message":"unknown handle: no-such-vm","Handle":"no-such-vm","ProcessID":"","Binary":""}\n',
+      ),
     );
   });
 
@@ -130,7 +133,12 @@ describe('garden emulator: wire captures', () => {
   it('PUT /files (tar) then GET /files: chunked octet-stream tar; a missing source is an empty 10240-byte tar', async () => {
     const tar = await agentEnvTar();
     const upload = Buffer.concat([
-      Buffer.from(curl('PUT', `/containers/${HANDLE}/files?destination=/var/vcap/bosh/&user=root`, '', 'application/x-tar').replace('Content-Length: 0', `Content-Length: ${tar.length}`)),
+      Buffer.from(
+        curl('PUT', `/containers/${HANDLE}/files?destination=/var/vcap/bosh/&user=root`, '', 'application/x-tar').replace(
+          'Content-Length: 0',
+          `Content-Length: ${tar.length}`,
+        ),
+      ),
       tar,
     ]);
     assert.equal(await send(upload), jsonResponse('200 OK', '{}\n'));
@@ -163,7 +171,10 @@ describe('garden emulator: wire captures', () => {
       rlimits: {},
       image: {},
     });
-    assert.equal(withoutDate(connection.head), 'HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nDate: <date>\r\nTransfer-Encoding: chunked\r\n\r\n');
+    assert.equal(
+      withoutDate(connection.head),
+      'HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nDate: <date>\r\nTransfer-Encoding: chunked\r\n\r\n',
+    );
     assert.match(streamId, /^\d+$/);
     assert.deepEqual(await connection.nextFrame(), { process_id: processId, exit_status: 3 });
     await connection.done;
@@ -186,7 +197,10 @@ describe('garden emulator: wire captures', () => {
     const again = await send(curl('DELETE', `/containers/${HANDLE}`));
     assert.equal(
       again,
-      jsonResponse('404 Not Found', `{"Type":"ContainerNotFoundError","Message":"unknown handle: ${HANDLE}","Handle":"${HANDLE}","ProcessID":"","Binary":""}\n`),
+      jsonResponse(
+        '404 Not Found',
+        `{"Type":"ContainerNotFoundError","Message":"unknown handle: ${HANDLE}","Handle":"${HANDLE}","ProcessID":"","Binary":""}\n`,
+      ),
     );
     assert.match(again, /Content-Length: 174\r\n/);
   });

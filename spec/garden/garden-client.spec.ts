@@ -67,8 +67,13 @@ for (const network of ['tcp', 'unix'] as const) {
       let created = '';
       const connections = await connectionsDuring(async () => {
         created = await garden.create({
-          handle, image: { uri: rootfs }, privileged: true, network: '10.244.0.34/24', properties: { 'bosh.agent_id': `agent-${handle}` },
-          env: ['FOO=bar'], limits: { memory_limits: { limit_in_bytes: 1 << 30 }, cpu_limits: { weight: 512 } },
+          handle,
+          image: { uri: rootfs },
+          privileged: true,
+          network: '10.244.0.34/24',
+          properties: { 'bosh.agent_id': `agent-${handle}` },
+          env: ['FOO=bar'],
+          limits: { memory_limits: { limit_in_bytes: 1 << 30 }, cpu_limits: { weight: 512 } },
         });
       });
       assert.equal(created, handle);
@@ -128,9 +133,12 @@ for (const network of ['tcp', 'unix'] as const) {
       assert.equal(upload?.query.user, 'root');
 
       let file: Awaited<ReturnType<typeof readFirstTarFile>>;
-      assert.equal(await connectionsDuring(async () => {
-        file = await readFirstTarFile(await garden.streamOut(handle, { source: '/var/vcap/bosh/warden-cpi-agent-env.json' }));
-      }), 1);
+      assert.equal(
+        await connectionsDuring(async () => {
+          file = await readFirstTarFile(await garden.streamOut(handle, { source: '/var/vcap/bosh/warden-cpi-agent-env.json' }));
+        }),
+        1,
+      );
       assert.equal(file?.name, 'warden-cpi-agent-env.json');
       assert.equal(file?.content.toString(), content);
       assert.equal(await readFirstTarFile(await garden.streamOut(handle, { source: '/var/vcap/bosh/missing.json' })), undefined);
@@ -180,19 +188,27 @@ for (const network of ['tcp', 'unix'] as const) {
       assert.ok(duplicate instanceof GardenError && !(duplicate instanceof GardenContainerNotFound));
       assert.equal(duplicate.status, 500);
       assert.match(duplicate.message, /already in use/);
-      const badMount = await garden.create({
-        handle: handleFor('bad-mount'), image: { uri: rootfs }, bind_mounts: [{ src_path: path.join(dir, 'no-such-dir'), dst_path: '/x', mode: 1 }],
-      }).catch((error: unknown) => error);
+      const badMount = await garden
+        .create({
+          handle: handleFor('bad-mount'),
+          image: { uri: rootfs },
+          bind_mounts: [{ src_path: path.join(dir, 'no-such-dir'), dst_path: '/x', mode: 1 }],
+        })
+        .catch((error: unknown) => error);
       assert.ok(badMount instanceof GardenError);
       assert.match(badMount.message, /no such file or directory/);
       await garden.destroy(handle);
     });
 
-    it('reports gdn\'s 500s for file streaming of an unknown handle with route and handle', async () => {
-      const streamIn = await garden.streamIn('nope', { destination: '/x' }, tarFromEntries([{ name: 'a', content: 'a' }]))
+    it("reports gdn's 500s for file streaming of an unknown handle with route and handle", async () => {
+      const streamIn = await garden
+        .streamIn('nope', { destination: '/x' }, tarFromEntries([{ name: 'a', content: 'a' }]))
         .catch((error: unknown) => error);
       assert.ok(streamIn instanceof GardenError && !(streamIn instanceof GardenContainerNotFound), String(streamIn));
-      assert.equal(streamIn.message, "Garden PUT /containers/nope/files?user=root&destination=/x (handle 'nope'): stream-in: pid not found for container");
+      assert.equal(
+        streamIn.message,
+        "Garden PUT /containers/nope/files?user=root&destination=/x (handle 'nope'): stream-in: pid not found for container",
+      );
       const streamOut = await garden.streamOut('nope', { source: '/x' }).catch((error: unknown) => error);
       assert.ok(streamOut instanceof GardenError, String(streamOut));
       assert.match(streamOut.message, /stream-out: pid not found for container/);
@@ -213,9 +229,12 @@ for (const network of ['tcp', 'unix'] as const) {
 
       emulator.injectFault({ method: 'PUT', path: '/containers/:handle/properties/:key', drop: true, times: 1 });
       let error: unknown;
-      assert.equal(await connectionsDuring(async () => {
-        error = await garden.setProperty(handle, 'k', 'v').catch((caught: unknown) => caught);
-      }), 1);
+      assert.equal(
+        await connectionsDuring(async () => {
+          error = await garden.setProperty(handle, 'k', 'v').catch((caught: unknown) => caught);
+        }),
+        1,
+      );
       assert.ok(error instanceof GardenUnreachable, String(error));
       assert.match(error.message, /PUT \/containers\/.*\/properties\/k/);
 
@@ -263,15 +282,21 @@ for (const network of ['tcp', 'unix'] as const) {
       await truncate(file, 100 * 1024 * 1024); // sparse, zero-filled: cheap to make, full size on the wire
       const child = path.join(__dirname, 'stream-memory-child.ts');
       const measure = async (mode: string) => {
-        const { stdout } = await run(process.execPath, ['--import', 'tsx', child, emulator.address.network, emulator.address.address, handle, file, mode], {
-          maxBuffer: 1024 * 1024,
-        });
+        const { stdout } = await run(
+          process.execPath,
+          ['--import', 'tsx', child, emulator.address.network, emulator.address.address, handle, file, mode],
+          {
+            maxBuffer: 1024 * 1024,
+          },
+        );
         return JSON.parse(stdout) as { baselineRss: number; streamingPeakRss: number; maxRss: number; bytesOut: number };
       };
       const streaming = await measure('streaming');
       const buffered = await measure('buffered');
       const mib = (bytes: number) => Math.round(bytes / 1024 / 102.4) / 10;
-      console.log(`[${network}] 100 MiB stream_in + stream_out: client RSS baseline ${mib(streaming.baselineRss)} MiB, streaming peak ${mib(streaming.streamingPeakRss)} MiB (+${mib(streaming.streamingPeakRss - streaming.baselineRss)}), process max ${mib(streaming.maxRss)} MiB; control that buffers the file: +${mib(buffered.streamingPeakRss - buffered.baselineRss)} MiB`);
+      console.log(
+        `[${network}] 100 MiB stream_in + stream_out: client RSS baseline ${mib(streaming.baselineRss)} MiB, streaming peak ${mib(streaming.streamingPeakRss)} MiB (+${mib(streaming.streamingPeakRss - streaming.baselineRss)}), process max ${mib(streaming.maxRss)} MiB; control that buffers the file: +${mib(buffered.streamingPeakRss - buffered.baselineRss)} MiB`,
+      );
       assert.ok(streaming.bytesOut > 100 * 1024 * 1024, `tar out holds the file: ${streaming.bytesOut}`);
       // Measured: +30..50 MiB whatever the size (10 MiB and 400 MiB alike): GC slack, not buffering.
       assert.ok(streaming.streamingPeakRss - streaming.baselineRss < 64 * 1024 * 1024, 'streaming keeps the client under +64 MiB');

@@ -11,7 +11,15 @@ import { type RawConnection, type RawServer, startRawServer } from './raw-garden
 // Every Garden call ends: a deadline per request and a cap on response bodies, through the built CPI.
 
 const MANUAL_NETWORK = {
-  default: { type: 'manual', ip: '10.244.0.34', netmask: '255.255.255.0', gateway: '10.244.0.1', dns: ['8.8.8.8'], default: ['dns', 'gateway'], cloud_properties: {} },
+  default: {
+    type: 'manual',
+    ip: '10.244.0.34',
+    netmask: '255.255.255.0',
+    gateway: '10.244.0.1',
+    dns: ['8.8.8.8'],
+    default: ['dns', 'gateway'],
+    cloud_properties: {},
+  },
 };
 const VM = '6c1b5f0e-2d4a-4b8e-9f3c-7a1d2e3f4a5b';
 
@@ -34,7 +42,7 @@ const BEHAVIOURS: Record<string, (connection: RawConnection) => Promise<void>> =
     await connection.readRequest();
     const head = 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n';
     for (let i = 0; !connection.socket.destroyed; i += 1) {
-      connection.write(i < head.length ? head[i] ?? ' ' : ' ');
+      connection.write(i < head.length ? (head[i] ?? ' ') : ' ');
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
   },
@@ -68,10 +76,13 @@ async function installation(server: { network: string; address: string }, warden
   const stemcell = join(actions.stemcells_dir ?? '', 'sc-runit');
   await mkdir(join(stemcell, 'usr/sbin'), { recursive: true });
   await writeFile(join(stemcell, 'usr/sbin/runsvdir-start'), '#!/bin/sh\n', { mode: 0o755 });
-  await writeFile(configPath, JSON.stringify({
-    ...config,
-    warden: { connect_network: server.network, connect_address: server.address, garden_init_path: null, ...warden },
-  }));
+  await writeFile(
+    configPath,
+    JSON.stringify({
+      ...config,
+      warden: { connect_network: server.network, connect_address: server.address, garden_init_path: null, ...warden },
+    }),
+  );
   return { dir, configPath };
 }
 
@@ -101,7 +112,11 @@ describe('a Garden that never finishes an answer', () => {
           const { run, ms } = await timed(configPath, method, args);
           const error = run.response.error;
           assert.equal(run.status, 0);
-          assert.equal(error?.type, method === 'create_vm' ? 'Bosh::Clouds::VMCreationFailed' : 'Bosh::Clouds::CloudError', JSON.stringify(run.response));
+          assert.equal(
+            error?.type,
+            method === 'create_vm' ? 'Bosh::Clouds::VMCreationFailed' : 'Bosh::Clouds::CloudError',
+            JSON.stringify(run.response),
+          );
           assert.equal(error?.ok_to_retry, true, JSON.stringify(run.response));
           assert.match(error?.message ?? '', /no complete answer within 1(\.5)? s/);
           // create_vm's rollback destroys with its own deadline: create's 1.5 s + destroy's 1 s + start-up on a busy machine.

@@ -31,10 +31,12 @@ describe('garden tar helpers', () => {
   }
 
   it('builds an uncompressed tar of in-memory files that GNU tar extracts with modes', async () => {
-    const target = await extractWithGnuTar(tarFromEntries([
-      { name: 'warden-cpi-agent-env.json', content: '{"agent_id":"a"}\n', mode: 0o640 },
-      { name: 'bin.dat', content: Buffer.from([0, 1, 255]) },
-    ]));
+    const target = await extractWithGnuTar(
+      tarFromEntries([
+        { name: 'warden-cpi-agent-env.json', content: '{"agent_id":"a"}\n', mode: 0o640 },
+        { name: 'bin.dat', content: Buffer.from([0, 1, 255]) },
+      ]),
+    );
     assert.equal(await readFile(path.join(target, 'warden-cpi-agent-env.json'), 'utf8'), '{"agent_id":"a"}\n');
     assert.deepEqual(await readFile(path.join(target, 'bin.dat')), Buffer.from([0, 1, 255]));
     const { stdout } = await run('stat', ['-c', '%a', path.join(target, 'warden-cpi-agent-env.json')]);
@@ -47,7 +49,12 @@ describe('garden tar helpers', () => {
     await writeFile(a, '#!/bin/sh\necho hi\n');
     await chmod(a, 0o755);
     await writeFile(b, Buffer.alloc(3 * 1024 * 1024 + 17, 7));
-    const target = await extractWithGnuTar(tarFromFiles([{ name: 'a.sh', path: a }, { name: 'sub/b.bin', path: b, mode: 0o600 }]));
+    const target = await extractWithGnuTar(
+      tarFromFiles([
+        { name: 'a.sh', path: a },
+        { name: 'sub/b.bin', path: b, mode: 0o600 },
+      ]),
+    );
     assert.equal((await run('stat', ['-c', '%a', path.join(target, 'a.sh')])).stdout.trim(), '755');
     assert.equal((await run('stat', ['-c', '%a', path.join(target, 'sub/b.bin')])).stdout.trim(), '600');
     assert.deepEqual(await readFile(path.join(target, 'sub/b.bin')), await readFile(b));

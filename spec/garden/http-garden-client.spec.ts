@@ -14,15 +14,7 @@ import {
 } from '../../src/garden/garden-client';
 import { readFirstTarFile, tarFromEntries } from '../../src/garden/garden-tar';
 import { silentLogger } from '../../src/log/logger';
-import {
-  ATTACH_HEAD,
-  RUN_HEAD,
-  type RawRequest,
-  type RawServer,
-  answerEach,
-  jsonResponse,
-  startRawServer,
-} from './raw-garden-server';
+import { ATTACH_HEAD, RUN_HEAD, type RawRequest, type RawServer, answerEach, jsonResponse, startRawServer } from './raw-garden-server';
 
 // Wire-level tests against gdn's captured bytes (recorded from a live gdn; docs/garden-wire.md).
 
@@ -40,7 +32,10 @@ async function serve(network: 'tcp' | 'unix', script: Parameters<typeof startRaw
   const server = await startRawServer(network, script);
   servers.push(server);
   const client = createGardenClient({
-    network: server.network, address: server.address, logger: silentLogger, retry: { attempts: 3, initialDelayMs: 1 },
+    network: server.network,
+    address: server.address,
+    logger: silentLogger,
+    retry: { attempts: 3, initialDelayMs: 1 },
   });
   return { server, client };
 }
@@ -126,7 +121,8 @@ for (const network of ['tcp', 'unix'] as const) {
 
     it('gives a generic GardenError with Type "" for any other error (500)', async () => {
       const { script } = recorder(() =>
-        jsonResponse(500, '{"Type":"","Message":"property does not exist: missing","Handle":"","ProcessID":"","Binary":""}\n'));
+        jsonResponse(500, '{"Type":"","Message":"property does not exist: missing","Handle":"","ProcessID":"","Binary":""}\n'),
+      );
       const { client } = await serve(network, script);
       const error = await client.removeProperty(HANDLE, 'missing').catch((caught: unknown) => caught);
       assert.ok(error instanceof GardenError);
@@ -138,8 +134,9 @@ for (const network of ['tcp', 'unix'] as const) {
     });
 
     it('reports a non-JSON error body (router 404) as GardenBadResponse', async () => {
-      const { script } = recorder(() =>
-        'HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\n\r\n404 page not found\n');
+      const { script } = recorder(
+        () => 'HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\n\r\n404 page not found\n',
+      );
       const { client } = await serve(network, script);
       const error = await client.info(HANDLE).catch((caught: unknown) => caught);
       assert.ok(error instanceof GardenBadResponse);
@@ -184,8 +181,11 @@ for (const network of ['tcp', 'unix'] as const) {
         ]);
       });
       const { client } = await serve(network, script);
-      await client.streamIn(HANDLE, { destination: '/var/vcap/bosh/' },
-        tarFromEntries([{ name: 'warden-cpi-agent-env.json', content: '{"agent_id":"agent-1"}\n', mode: 0o640 }]));
+      await client.streamIn(
+        HANDLE,
+        { destination: '/var/vcap/bosh/' },
+        tarFromEntries([{ name: 'warden-cpi-agent-env.json', content: '{"agent_id":"agent-1"}\n', mode: 0o640 }]),
+      );
       assert.equal(requests[0]?.target, `/containers/${HANDLE}/files?user=root&destination=%2Fvar%2Fvcap%2Fbosh%2F`);
       assert.equal(requests[0]?.headers.get('content-type'), 'application/x-tar');
       const file = await readFirstTarFile(await client.streamOut(HANDLE, { source: '/var/vcap/bosh/warden-cpi-agent-env.json' }));
@@ -218,10 +218,13 @@ for (const network of ['tcp', 'unix'] as const) {
       });
       const result = await client.exec(HANDLE, { path: '/bin/sh', args: ['-c', 'cat'], user: 'root' }, { stdin: 'hello\n' });
       assert.deepEqual(result, { exitStatus: 3, stdout: 'out-line\nhello\n', stderr: 'err-line\n' });
-      assert.deepEqual(frames.map((frame) => JSON.parse(frame)), [
-        { process_id: 'p-1', source: 0, data: 'hello\n' },
-        { process_id: 'p-1', source: 0 },
-      ]);
+      assert.deepEqual(
+        frames.map((frame) => JSON.parse(frame)),
+        [
+          { process_id: 'p-1', source: 0, data: 'hello\n' },
+          { process_id: 'p-1', source: 0 },
+        ],
+      );
       assert.deepEqual(attaches.sort(), [
         `/containers/${HANDLE}/processes/p-1/attaches/61/stderr`,
         `/containers/${HANDLE}/processes/p-1/attaches/61/stdout`,
@@ -244,8 +247,9 @@ for (const network of ['tcp', 'unix'] as const) {
     });
 
     it('types ExecutableNotFoundError from a run (no hijack)', async () => {
-      const { script } = recorder(() => jsonResponse(500,
-        '{"Type":"ExecutableNotFoundError","Message":"exec failed: no such file","Handle":"","ProcessID":"","Binary":""}\n'));
+      const { script } = recorder(() =>
+        jsonResponse(500, '{"Type":"ExecutableNotFoundError","Message":"exec failed: no such file","Handle":"","ProcessID":"","Binary":""}\n'),
+      );
       const { client } = await serve(network, script);
       await assert.rejects(client.run(HANDLE, { path: '/no/such/binary' }), GardenExecutableNotFound);
     });
@@ -323,7 +327,9 @@ describe('Garden client when Garden is not there', () => {
     await server.close();
     const warnings: unknown[] = [];
     const client = createGardenClient({
-      network: 'tcp', address, retry: { attempts: 3, initialDelayMs: 1 },
+      network: 'tcp',
+      address,
+      retry: { attempts: 3, initialDelayMs: 1 },
       logger: { ...silentLogger, warn: (message, meta) => warnings.push({ message, meta }) },
     });
     const error = await client.list().catch((caught: unknown) => caught);

@@ -84,16 +84,19 @@ describe('Garden client deadlines', () => {
 describe('Garden client size caps', () => {
   it('a process frame without a newline is refused past 1 MiB (the socket is not read further)', async () => {
     let sent = 0;
-    const client = await clientFor(async (connection) => {
-      await connection.readRequest();
-      connection.write(RUN_HEAD);
-      const chunk = Buffer.alloc(256 * 1024, 0x61);
-      while (!connection.socket.destroyed && sent < 64 * 1024 * 1024) {
-        sent += chunk.length;
-        if (!connection.socket.write(chunk)) await new Promise((resolve) => connection.socket.once('drain', resolve).once('close', resolve));
-      }
-      await connection.closed();
-    }, { requestMs: 60_000, longRequestMs: 60_000 });
+    const client = await clientFor(
+      async (connection) => {
+        await connection.readRequest();
+        connection.write(RUN_HEAD);
+        const chunk = Buffer.alloc(256 * 1024, 0x61);
+        while (!connection.socket.destroyed && sent < 64 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!connection.socket.write(chunk)) await new Promise((resolve) => connection.socket.once('drain', resolve).once('close', resolve));
+        }
+        await connection.closed();
+      },
+      { requestMs: 60_000, longRequestMs: 60_000 },
+    );
     await assert.rejects(client.runDetached('vm', { path: '/bin/true', user: 'root' }), (error) => {
       assert.ok(error instanceof GardenBadResponse, String(error));
       assert.match(error.message, /process frame longer than 1048576 bytes/);
@@ -104,15 +107,18 @@ describe('Garden client size caps', () => {
 
   it('a JSON body over 16 MiB is refused without reading the rest', async () => {
     let sent = 0;
-    const client = await clientFor(async (connection) => {
-      await connection.readRequest();
-      connection.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${1024 * 1024 * 1024}\r\n\r\n`);
-      const chunk = Buffer.alloc(1024 * 1024, 0x20);
-      while (!connection.socket.destroyed && sent < 1024 * 1024 * 1024) {
-        sent += chunk.length;
-        if (!connection.socket.write(chunk)) await new Promise((resolve) => connection.socket.once('drain', resolve).once('close', resolve));
-      }
-    }, { requestMs: 60_000, longRequestMs: 60_000 });
+    const client = await clientFor(
+      async (connection) => {
+        await connection.readRequest();
+        connection.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${1024 * 1024 * 1024}\r\n\r\n`);
+        const chunk = Buffer.alloc(1024 * 1024, 0x20);
+        while (!connection.socket.destroyed && sent < 1024 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!connection.socket.write(chunk)) await new Promise((resolve) => connection.socket.once('drain', resolve).once('close', resolve));
+        }
+      },
+      { requestMs: 60_000, longRequestMs: 60_000 },
+    );
     await assert.rejects(client.properties('vm'), /response body larger than 16777216 bytes/);
     assert.ok(sent < 64 * 1024 * 1024, `the server got to send ${sent} bytes`);
   });

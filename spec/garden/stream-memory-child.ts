@@ -23,9 +23,8 @@ async function main(): Promise<void> {
     streamingPeakRss = Math.max(streamingPeakRss, process.memoryUsage().rss);
   }, 5);
 
-  const tar = mode === 'buffered'
-    ? tarFromEntries([{ name: 'blob.bin', content: await readFile(file) }])
-    : tarFromFiles([{ name: 'blob.bin', path: file }]);
+  const tar =
+    mode === 'buffered' ? tarFromEntries([{ name: 'blob.bin', content: await readFile(file) }]) : tarFromFiles([{ name: 'blob.bin', path: file }]);
   await client.streamIn(handle, { destination: '/big' }, tar);
 
   let bytesOut = 0;

@@ -60,7 +60,11 @@ describe('the Garden client escapes every path segment', () => {
     await client.setProperty('vm', 'bosh.a/b?c#d', 'v');
     await client.setProperty('vm', 'k%2F', 'v');
     await client.removeProperty('vm', '../x');
-    assert.deepEqual(targets, ['/containers/vm/properties/bosh.a%2Fb%3Fc%23d', '/containers/vm/properties/k%252F', '/containers/vm/properties/..%2Fx']);
+    assert.deepEqual(targets, [
+      '/containers/vm/properties/bosh.a%2Fb%3Fc%23d',
+      '/containers/vm/properties/k%252F',
+      '/containers/vm/properties/..%2Fx',
+    ]);
   });
 
   it('stream ids of a process (run)', async () => {

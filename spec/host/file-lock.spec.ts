@@ -40,7 +40,10 @@ describe('file locks', () => {
   it('releases the lock when the work throws', async () => {
     await withDir(async (dir) => {
       const locks = createFileLocks(dir, silentLogger);
-      await assert.rejects(locks.withLock('x', async () => Promise.reject(new Error('boom'))), /boom/);
+      await assert.rejects(
+        locks.withLock('x', async () => Promise.reject(new Error('boom'))),
+        /boom/,
+      );
       assert.equal(await locks.withLock('x', async () => 'again'), 'again');
     });
   });
@@ -65,7 +68,10 @@ describe('file locks', () => {
         for (let i = 0; i < 200 && !(await readdir(dir)).includes('disk-2.lock'); i += 1) await sleep(10);
         await sleep(50);
         const started = Date.now();
-        await assert.rejects(locks.withLock('disk-2', async () => 'never', { timeoutMs: 300 }), /Timed out after 300 ms waiting for lock/);
+        await assert.rejects(
+          locks.withLock('disk-2', async () => 'never', { timeoutMs: 300 }),
+          /Timed out after 300 ms waiting for lock/,
+        );
         assert.ok(Date.now() - started < 2000);
       } finally {
         holder.kill('SIGKILL');
@@ -92,8 +98,14 @@ describe('file locks', () => {
   it('refuses lock names that are not plain', async () => {
     await withDir(async (dir) => {
       const locks = createFileLocks(dir, silentLogger);
-      await assert.rejects(locks.withLock('../etc', async () => 1), /Invalid lock name/);
-      await assert.rejects(locks.withLock('a/b', async () => 1), /Invalid lock name/);
+      await assert.rejects(
+        locks.withLock('../etc', async () => 1),
+        /Invalid lock name/,
+      );
+      await assert.rejects(
+        locks.withLock('a/b', async () => 1),
+        /Invalid lock name/,
+      );
     });
   });
 

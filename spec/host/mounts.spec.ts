@@ -39,8 +39,7 @@ function forceCleanup(root: string): void {
 describe('parseMountInfo', () => {
   it('decodes octal escapes and splits optional fields', () => {
     const text =
-      '36 35 98:0 /mnt1 /a\\040b\\011c\\134d rw,noatime shared:12 master:1 - ext4 /dev/loop\\0403 rw\n' +
-      '40 36 0:5 / /x rw - tmpfs tmpfs rw\n';
+      '36 35 98:0 /mnt1 /a\\040b\\011c\\134d rw,noatime shared:12 master:1 - ext4 /dev/loop\\0403 rw\n' + '40 36 0:5 / /x rw - tmpfs tmpfs rw\n';
     const [first, second] = parseMountInfo(text);
     assert.deepEqual(first, {
       mountId: 36,
@@ -77,7 +76,10 @@ describe('createHostMounts (real mounts, root)', () => {
     await mounts.bindOntoItself(dir, { unbindableFirst: true });
     const at = await mounts.mountsAt(dir);
     assert.equal(at.length, 1);
-    assert.ok(at[0]!.propagation.some((field) => field.startsWith('shared:')), JSON.stringify(at[0]));
+    assert.ok(
+      at[0]!.propagation.some((field) => field.startsWith('shared:')),
+      JSON.stringify(at[0]),
+    );
     assert.deepEqual(
       (await mounts.mountsUnder(root)).map((entry) => entry.target),
       [dir],

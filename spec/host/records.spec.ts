@@ -52,17 +52,29 @@ describe('records (host/records.ts): one writer, one reader', () => {
 
   it('every record store writes through it (VM records, disk metadata, stemcell records): each write is fsynced', async () => {
     const state = join(dir, 'state');
-    const vms = createVmRecords({ host_ephemeral_bind_mounts_dir: join(dir, 'e'), host_persistent_bind_mounts_dir: join(dir, 'p'), state_dir: state }, silentLogger);
+    const vms = createVmRecords(
+      { host_ephemeral_bind_mounts_dir: join(dir, 'e'), host_persistent_bind_mounts_dir: join(dir, 'p'), state_dir: state },
+      silentLogger,
+    );
     assert.equal(await fsyncsDuring(() => vms.write('vm-1', { init: 'runit', agent_id: 'a', ports: false })), 2);
     assert.equal(await fsyncsDuring(() => vms.markCreating('vm-1', currentProcess())), 2);
-    const disks = createDiskMetadataStore({ disks_dir: join(dir, 'disks'), host_persistent_bind_mounts_dir: join(dir, 'p'), guest_persistent_bind_mounts_dir: '/x', state_dir: state }, silentLogger);
+    const disks = createDiskMetadataStore(
+      { disks_dir: join(dir, 'disks'), host_persistent_bind_mounts_dir: join(dir, 'p'), guest_persistent_bind_mounts_dir: '/x', state_dir: state },
+      silentLogger,
+    );
     assert.equal(await fsyncsDuring(() => disks.write('disk-1', { deployment: 'd' })), 2);
     // A light stemcell is nothing but its record.
     const image = join(dir, 'light', 'image');
     await mkdir(join(dir, 'light'));
     await writeFile(image, '');
     await writeFile(join(dir, 'light', 'stemcell.MF'), 'name: light\nversion: "1"\nstemcell_formats: [warden-light]\ncloud_properties: {}\n');
-    const importer = createStemcellImporter({ stemcellsDir: join(dir, 'stemcells'), stateDir: state, newId: () => 'light-1', locks: createFileLocks(join(dir, 'locks'), silentLogger), expand: true });
+    const importer = createStemcellImporter({
+      stemcellsDir: join(dir, 'stemcells'),
+      stateDir: state,
+      newId: () => 'light-1',
+      locks: createFileLocks(join(dir, 'locks'), silentLogger),
+      expand: true,
+    });
     const syncs = await fsyncsDuring(async () => {
       await importer.importStemcell(image, { image_reference: 'docker.io/library/busybox:1' }, silentLogger);
     });
@@ -107,6 +119,9 @@ describe('records (host/records.ts): one writer, one reader', () => {
     await assert.rejects(writeRecord(path, cyclic), TypeError);
     await assert.rejects(writeFileAtomic(join(dir, 'no-such-dir', 'x.json'), '{}'), { code: 'ENOENT' });
     assert.deepEqual(await readRecord(path, schema), { a: 1 });
-    assert.deepEqual((await readdir(dir)).filter((name) => name.includes('.tmp-')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.includes('.tmp-')),
+      [],
+    );
   });
 });

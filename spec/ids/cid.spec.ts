@@ -67,7 +67,10 @@ describe('a cid with URL syntax never reaches Garden (through the built CPI)', (
         assert.match(response.error?.message ?? '', /arguments\[0\].*letters, digits/);
         assert.equal(fx.emulator.requests.length, before, 'no Garden request was made');
         assert.deepEqual(fx.emulator.containerHandles(), [vm]);
-        assert.ok(fx.mountsUnderDir().some((target) => target.includes(vm)), 'its mounts are still there');
+        assert.ok(
+          fx.mountsUnderDir().some((target) => target.includes(vm)),
+          'its mounts are still there',
+        );
       });
     }
   }

@@ -58,7 +58,7 @@ describe(`concurrent calls through bin/cpi (busybox stemcell)${gardenLabel()}`, 
     for (const cid of cids) assert.equal(await readlink(join(env.dirs.stemcellsDir, cid)), data[0]);
     // The data was unpacked by exactly one of the three: the other two say they shared it.
     const sharers = runs.filter((run) => /already imported; sharing its data/.test(run.stderr + run.response.log));
-    assert.equal(sharers.length, 2, 'two of the three imports link the first one\'s data');
+    assert.equal(sharers.length, 2, "two of the three imports link the first one's data");
 
     await Promise.all(cids.slice(1).map((cid) => env.ok('delete_stemcell', [cid])));
     assert.deepEqual((await readdir(env.dirs.stemcellsDir)).sort(), [cids[0], data[0]].sort());

@@ -16,7 +16,15 @@ import { type CpiDirs, findLeaks, mountsUnder, NO_LEAKS } from '../../testkit/le
 const run = promisify(execFile);
 
 const NETWORKS = {
-  default: { type: 'manual', ip: '10.244.0.20', netmask: '255.255.255.0', gateway: '10.244.0.1', dns: ['8.8.8.8'], default: ['dns', 'gateway'], cloud_properties: {} },
+  default: {
+    type: 'manual',
+    ip: '10.244.0.20',
+    netmask: '255.255.255.0',
+    gateway: '10.244.0.1',
+    dns: ['8.8.8.8'],
+    default: ['dns', 'gateway'],
+    cloud_properties: {},
+  },
 };
 
 // ---- the table of fault case -> answer, printed and written for the closing note ----
@@ -121,8 +129,13 @@ async function randomStemcell(dir: string, megabytes: number): Promise<string> {
   const image = join(dir, 'image');
   await run('sh', ['-c', 'tar --numeric-owner -cf - -C "$1" . | gzip -1 > "$2"', 'sh', rootfs, image]);
   await rm(rootfs, { recursive: true, force: true });
-  const sha1 = createHash('sha1').update(await readFile(image)).digest('hex');
-  await writeFile(join(dir, 'stemcell.MF'), `name: random\nversion: '1'\nsha1: ${sha1}\noperating_system: ubuntu-jammy\napi_version: 3\ncloud_properties: {}\n`);
+  const sha1 = createHash('sha1')
+    .update(await readFile(image))
+    .digest('hex');
+  await writeFile(
+    join(dir, 'stemcell.MF'),
+    `name: random\nversion: '1'\nsha1: ${sha1}\noperating_system: ubuntu-jammy\napi_version: 3\ncloud_properties: {}\n`,
+  );
   return image;
 }
 
@@ -153,9 +166,16 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
       await env?.close();
     });
 
-    for (const [kind, config] of [['closed TCP port', () => tcpConfig], ['removed unix socket', () => unixConfig]] as const) {
+    for (const [kind, config] of [
+      ['closed TCP port', () => tcpConfig],
+      ['removed unix socket', () => unixConfig],
+    ] as const) {
       it(`create_vm against a ${kind}: VMCreationFailed, ok_to_retry; the retry finishes the rollback`, async () => {
-        const response = record(`Garden unreachable (${kind})`, 'create_vm', await callWith(config(), 'create_vm', ['agent-x', stemcellCid, {}, NETWORKS, [], {}]));
+        const response = record(
+          `Garden unreachable (${kind})`,
+          'create_vm',
+          await callWith(config(), 'create_vm', ['agent-x', stemcellCid, {}, NETWORKS, [], {}]),
+        );
         assert.equal(response.error?.type, 'Bosh::Clouds::VMCreationFailed');
         assert.equal(response.error?.ok_to_retry, true);
         assert.match(response.error?.message ?? '', /Creating container/);
@@ -201,7 +221,11 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
       assert.deepEqual(env.garden.containerHandles(), [vm]);
 
       // A VM without any host state: Garden is still the only one who knows, so also an error.
-      const unknown = record('Garden unreachable (closed TCP port)', 'delete_vm (no host state)', await callWith(tcpConfig, 'delete_vm', ['vm-without-state']));
+      const unknown = record(
+        'Garden unreachable (closed TCP port)',
+        'delete_vm (no host state)',
+        await callWith(tcpConfig, 'delete_vm', ['vm-without-state']),
+      );
       assert.equal(unknown.error?.type, 'Bosh::Clouds::CloudError');
       assert.match(unknown.error?.message ?? '', /Destroying container/);
 
@@ -248,7 +272,8 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
 
         await garden.close();
         const restarted = await startGardenEmulator({
-          listen: network === 'tcp' ? { host: '127.0.0.1', port: Number(garden.address.address.split(':')[1]) } : { socketPath: garden.address.address },
+          listen:
+            network === 'tcp' ? { host: '127.0.0.1', port: Number(garden.address.address.split(':')[1]) } : { socketPath: garden.address.address },
           stateDir: join(env.dir, `garden-restarted-${network}`),
         });
         gardens.push(restarted);
@@ -261,7 +286,11 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
           const detach = record(fault, 'detach_disk', await callWith(config, 'detach_disk', [vm, disk]));
           assert.equal(detach.error, null);
         }
-        const deleteVm = record(fault, network === 'tcp' ? 'delete_vm' : 'delete_vm (disk still attached)', await callWith(config, 'delete_vm', [vm]));
+        const deleteVm = record(
+          fault,
+          network === 'tcp' ? 'delete_vm' : 'delete_vm (disk still attached)',
+          await callWith(config, 'delete_vm', [vm]),
+        );
         assert.equal(deleteVm.error, null);
         assert.deepEqual(await vmStates(env), []);
         assert.deepEqual(await leaks(), NO_LEAKS);
@@ -291,18 +320,71 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
     });
 
     const cases = [
-      { step: 'POST /containers', path: '/containers', method: 'POST', status: 500, type: 'Bosh::Clouds::CloudError', retry: false, context: /Creating container/ },
-      { step: 'POST /containers', path: '/containers', method: 'POST', status: 503, type: 'Bosh::Clouds::VMCreationFailed', retry: true, context: /Creating container/ },
-      { step: 'POST /containers', path: '/containers', method: 'POST', status: 502, type: 'Bosh::Clouds::VMCreationFailed', retry: true, context: /Creating container/ },
-      { step: 'POST /containers (dropped connection)', path: '/containers', method: 'POST', drop: true, type: 'Bosh::Clouds::VMCreationFailed', retry: true, context: /Creating container/ },
-      { step: 'POST /containers/:handle/processes', path: '/containers/:handle/processes', method: 'POST', status: 500, type: 'Bosh::Clouds::CloudError', retry: false, context: /Starting the agent/ },
-      { step: 'POST /containers/:handle/processes', path: '/containers/:handle/processes', method: 'POST', status: 503, type: 'Bosh::Clouds::VMCreationFailed', retry: true, context: /Starting the agent/ },
+      {
+        step: 'POST /containers',
+        path: '/containers',
+        method: 'POST',
+        status: 500,
+        type: 'Bosh::Clouds::CloudError',
+        retry: false,
+        context: /Creating container/,
+      },
+      {
+        step: 'POST /containers',
+        path: '/containers',
+        method: 'POST',
+        status: 503,
+        type: 'Bosh::Clouds::VMCreationFailed',
+        retry: true,
+        context: /Creating container/,
+      },
+      {
+        step: 'POST /containers',
+        path: '/containers',
+        method: 'POST',
+        status: 502,
+        type: 'Bosh::Clouds::VMCreationFailed',
+        retry: true,
+        context: /Creating container/,
+      },
+      {
+        step: 'POST /containers (dropped connection)',
+        path: '/containers',
+        method: 'POST',
+        drop: true,
+        type: 'Bosh::Clouds::VMCreationFailed',
+        retry: true,
+        context: /Creating container/,
+      },
+      {
+        step: 'POST /containers/:handle/processes',
+        path: '/containers/:handle/processes',
+        method: 'POST',
+        status: 500,
+        type: 'Bosh::Clouds::CloudError',
+        retry: false,
+        context: /Starting the agent/,
+      },
+      {
+        step: 'POST /containers/:handle/processes',
+        path: '/containers/:handle/processes',
+        method: 'POST',
+        status: 503,
+        type: 'Bosh::Clouds::VMCreationFailed',
+        retry: true,
+        context: /Starting the agent/,
+      },
     ] as const;
 
     for (const fault of cases) {
       const label = `${fault.step} -> ${'drop' in fault ? 'dropped' : fault.status}`;
       it(`create_vm with ${label}: ${fault.type.split('::').pop()} ok_to_retry=${String(fault.retry)}, rolled back`, async () => {
-        env.garden.injectFault({ method: fault.method, path: fault.path, ...('drop' in fault ? { drop: true } : { status: fault.status, message: `injected ${fault.status}` }), times: 1 });
+        env.garden.injectFault({
+          method: fault.method,
+          path: fault.path,
+          ...('drop' in fault ? { drop: true } : { status: fault.status, message: `injected ${fault.status}` }),
+          times: 1,
+        });
         try {
           const response = record(`Garden ${label}`, 'create_vm', await env.call('create_vm', ['agent-f', stemcellCid, {}, NETWORKS, [], {}]));
           assert.equal(response.error?.type, fault.type, response.error?.message);
@@ -389,13 +471,23 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
       assert.equal((await cpi.done).signal, 'SIGKILL');
       const left = await env.leaks();
       assert.ok(left.tempFiles.length > 0 || left.lockFiles.length > 0, `the kill left its import behind: ${JSON.stringify(left)}`);
-      table.push({ fault: 'SIGKILL during create_stemcell', call: 'create_stemcell', type: '(killed)', okToRetry: '', message: `left: ${[...left.tempFiles, ...left.lockFiles].map((p) => p.split('/').pop()).join(', ')}` });
+      table.push({
+        fault: 'SIGKILL during create_stemcell',
+        call: 'create_stemcell',
+        type: '(killed)',
+        okToRetry: '',
+        message: `left: ${[...left.tempFiles, ...left.lockFiles].map((p) => p.split('/').pop()).join(', ')}`,
+      });
 
       const retried = record('after SIGKILL during create_stemcell', 'create_stemcell (same image)', await env.call('create_stemcell', [image, {}]));
       assert.equal(retried.error, null);
       const cid = retried.result as string;
       const entries = await readdir(env.dirs.stemcellsDir);
-      assert.deepEqual(entries.filter((name) => name.startsWith('.stemcell.import-')), [], `no import leftover: ${entries.join(', ')}`);
+      assert.deepEqual(
+        entries.filter((name) => name.startsWith('.stemcell.import-')),
+        [],
+        `no import leftover: ${entries.join(', ')}`,
+      );
       assert.deepEqual(await env.leaks(), NO_LEAKS);
       await env.ok('delete_stemcell', [cid]);
       assert.deepEqual(await readdir(env.dirs.stemcellsDir), []);
@@ -412,11 +504,26 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
       assert.equal((await cpi.done).signal, 'SIGKILL');
       const [orphan] = await vmStates(env);
       assert.ok(orphan !== undefined, 'the killed create_vm left its host state');
-      await waitFor('Garden to finish the orphan container', () => env.garden.containerHandles().includes(orphan), () => false, 5000);
+      await waitFor(
+        'Garden to finish the orphan container',
+        () => env.garden.containerHandles().includes(orphan),
+        () => false,
+        5000,
+      );
       const marker = await readFile(join(env.dirs.stateDir, 'vms', orphan, 'creating.json'), 'utf8');
-      table.push({ fault: 'SIGKILL during create_vm', call: 'create_vm', type: '(killed)', okToRetry: '', message: `left container ${orphan} + creating marker ${marker.trim()}` });
+      table.push({
+        fault: 'SIGKILL during create_vm',
+        call: 'create_vm',
+        type: '(killed)',
+        okToRetry: '',
+        message: `left container ${orphan} + creating marker ${marker.trim()}`,
+      });
 
-      const next = record('after SIGKILL during create_vm', 'create_vm', await env.call('create_vm', ['agent-next', stemcellCid, {}, NETWORKS, [], {}]));
+      const next = record(
+        'after SIGKILL during create_vm',
+        'create_vm',
+        await env.call('create_vm', ['agent-next', stemcellCid, {}, NETWORKS, [], {}]),
+      );
       assert.equal(next.error, null);
       const [vm] = next.result as [string];
       assert.deepEqual(env.garden.containerHandles(), [vm], 'the orphan container is destroyed');
@@ -426,37 +533,40 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
       assert.deepEqual(await env.leaks(), NO_LEAKS);
     });
 
-    it(
-      'during create_disk (in mkfs): the next create_disk succeeds and the half-made image is cleaned up',
-      async () => {
-        // mkfs.ext4 takes ~10 ms here: a stand-in first on PATH records its pid and hangs, holding the window open.
-        const bin = join(work, 'slow-bin');
-        const pidFile = join(work, 'mkfs.pid');
-        await mkdir(bin, { recursive: true });
-        await writeFile(join(bin, 'mkfs.ext4'), `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 60\n`, { mode: 0o755 });
-        const cpi = spawnCpi(env.configPath, 'create_disk', [64, {}, null], `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`);
-        const inMkfs = async () => (await readFile(pidFile, 'utf8').catch(() => '')).endsWith('\n');
-        await waitFor('mkfs.ext4 to start', inMkfs, cpi.exited);
-        cpi.child.kill('SIGKILL');
-        assert.equal((await cpi.done).signal, 'SIGKILL');
-        // The CPI's child outlives it (as it would under a real kill): end it, it is ours.
-        process.kill(Number(await readFile(pidFile, 'utf8')), 'SIGKILL');
-        const leftover = (await readdir(env.dirs.disksDir)).filter((name) => /\.creating-\d+-\d+-[0-9a-f]+$/.test(name));
-        assert.equal(leftover.length, 1, 'the killed create_disk leaves its half-made image under a temp name');
-        table.push({ fault: 'SIGKILL during create_disk', call: 'create_disk', type: '(killed)', okToRetry: '', message: `left: ${leftover.join(', ')}` });
+    it('during create_disk (in mkfs): the next create_disk succeeds and the half-made image is cleaned up', async () => {
+      // mkfs.ext4 takes ~10 ms here: a stand-in first on PATH records its pid and hangs, holding the window open.
+      const bin = join(work, 'slow-bin');
+      const pidFile = join(work, 'mkfs.pid');
+      await mkdir(bin, { recursive: true });
+      await writeFile(join(bin, 'mkfs.ext4'), `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 60\n`, { mode: 0o755 });
+      const cpi = spawnCpi(env.configPath, 'create_disk', [64, {}, null], `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`);
+      const inMkfs = async () => (await readFile(pidFile, 'utf8').catch(() => '')).endsWith('\n');
+      await waitFor('mkfs.ext4 to start', inMkfs, cpi.exited);
+      cpi.child.kill('SIGKILL');
+      assert.equal((await cpi.done).signal, 'SIGKILL');
+      // The CPI's child outlives it (as it would under a real kill): end it, it is ours.
+      process.kill(Number(await readFile(pidFile, 'utf8')), 'SIGKILL');
+      const leftover = (await readdir(env.dirs.disksDir)).filter((name) => /\.creating-\d+-\d+-[0-9a-f]+$/.test(name));
+      assert.equal(leftover.length, 1, 'the killed create_disk leaves its half-made image under a temp name');
+      table.push({
+        fault: 'SIGKILL during create_disk',
+        call: 'create_disk',
+        type: '(killed)',
+        okToRetry: '',
+        message: `left: ${leftover.join(', ')}`,
+      });
 
-        const next = record('after SIGKILL during create_disk', 'create_disk', await env.call('create_disk', [64, {}, null]));
-        assert.equal(next.error, null);
-        const disk = next.result as string;
-        await env.ok('delete_disk', [disk]);
-        try {
-          assert.deepEqual(await readdir(env.dirs.disksDir), [], 'the killed create_disk left its image behind');
-        } finally {
-          // Keep the rest of this describe's leak checks meaningful whatever the CPI does.
-          for (const name of leftover) await rm(join(env.dirs.disksDir, name), { force: true });
-        }
-      },
-    );
+      const next = record('after SIGKILL during create_disk', 'create_disk', await env.call('create_disk', [64, {}, null]));
+      assert.equal(next.error, null);
+      const disk = next.result as string;
+      await env.ok('delete_disk', [disk]);
+      try {
+        assert.deepEqual(await readdir(env.dirs.disksDir), [], 'the killed create_disk left its image behind');
+      } finally {
+        // Keep the rest of this describe's leak checks meaningful whatever the CPI does.
+        for (const name of leftover) await rm(join(env.dirs.disksDir, name), { force: true });
+      }
+    });
 
     it('during attach_disk (after the mount, before the settings): a retried attach and detach complete', async () => {
       const stemcellCid = await env.ok<string>('create_stemcell', [(await busyboxStemcell()).imagePath, {}]);
@@ -467,7 +577,16 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
       const vmLock = join(env.dirs.stateDir, 'locks', `vm-${vm}.lock`);
       await mkdir(join(env.dirs.stateDir, 'locks'), { recursive: true });
       const holder = spawn('flock', ['--no-fork', vmLock, 'sleep', '600'], { stdio: 'ignore' });
-      await waitFor('the test to hold the VM lock', () => readFile(vmLock).then(() => true, () => false), () => false, 5000);
+      await waitFor(
+        'the test to hold the VM lock',
+        () =>
+          readFile(vmLock).then(
+            () => true,
+            () => false,
+          ),
+        () => false,
+        5000,
+      );
       try {
         const cpi = spawnCpi(env.configPath, 'attach_disk', [vm, disk]);
         const target = join(env.dirs.persistentDir, vm, disk);
@@ -478,11 +597,20 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
         holder.kill('SIGKILL');
         await new Promise((resolve) => holder.once('exit', resolve));
       }
-      const settings = () => readFile(join(env.dirs.stateDir, 'vms', vm, 'agent-settings.json'), 'utf8').then((text) => JSON.parse(text) as { disks: { persistent: Record<string, string> | null } });
+      const settings = () =>
+        readFile(join(env.dirs.stateDir, 'vms', vm, 'agent-settings.json'), 'utf8').then(
+          (text) => JSON.parse(text) as { disks: { persistent: Record<string, string> | null } },
+        );
       assert.deepEqual((await settings()).disks.persistent ?? {}, {}, 'killed before the settings were written');
       const left = await env.leaks();
       assert.ok(left.mounts.includes(join(env.dirs.persistentDir, vm, disk)), `the disk mount stays: ${JSON.stringify(left)}`);
-      table.push({ fault: 'SIGKILL during attach_disk', call: 'attach_disk', type: '(killed)', okToRetry: '', message: `left mount + ${left.lockFiles.map((p) => p.split('/').pop()).join(', ')}` });
+      table.push({
+        fault: 'SIGKILL during attach_disk',
+        call: 'attach_disk',
+        type: '(killed)',
+        okToRetry: '',
+        message: `left mount + ${left.lockFiles.map((p) => p.split('/').pop()).join(', ')}`,
+      });
 
       const attach = record('after SIGKILL during attach_disk', 'attach_disk (retried)', await env.call('attach_disk', [vm, disk]));
       assert.equal(attach.error, null);
@@ -506,7 +634,10 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
 
     before(async () => {
       small = await mkdtemp(join(tmpdir(), 'cpi-faults-full-'));
-      for (const [name, size] of [['stemcells', '8m'], ['disks', '2m']] as const) {
+      for (const [name, size] of [
+        ['stemcells', '8m'],
+        ['disks', '2m'],
+      ] as const) {
         await mkdir(join(small, name));
         await run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', join(small, name)]);
         mounted.push(join(small, name));
@@ -550,7 +681,13 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
       assert.ok(response.error !== null);
       assert.equal(response.error.type, 'Bosh::Clouds::NoDiskSpace');
       assert.equal(response.error.ok_to_retry, false);
-      assert.match(response.error.message, new RegExp(`^Creating disk '[^']+' of 102400 MiB: disks_dir '${dirs.disksDir}' cannot hold a new 102400 MiB image: .*no space left on device`, 'i'));
+      assert.match(
+        response.error.message,
+        new RegExp(
+          `^Creating disk '[^']+' of 102400 MiB: disks_dir '${dirs.disksDir}' cannot hold a new 102400 MiB image: .*no space left on device`,
+          'i',
+        ),
+      );
       assert.deepEqual(await readdir(dirs.disksDir), [], 'no half-made image left');
       assert.deepEqual(await findLeaks(dirs, () => env.garden.containerHandles()), NO_LEAKS);
 

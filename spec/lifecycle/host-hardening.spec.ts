@@ -211,7 +211,7 @@ describe('host hardening through bin/cpi', () => {
       await env.ok('delete_disk', [disk]);
     });
 
-    it("a setuid-root binary in an imported stemcell cannot be run by another host user; a 0777 tar root becomes 0755", async () => {
+    it('a setuid-root binary in an imported stemcell cannot be run by another host user; a 0777 tar root becomes 0755', async () => {
       const dir = await mkdtemp(join(tmpdir(), 'suid-stemcell-'));
       // Host users reach the store's parent, as they reach /var/vcap/store (0755).
       await chmod(env.dir, 0o755);
@@ -224,7 +224,16 @@ describe('host hardening through bin/cpi', () => {
         const image = join(dir, 'image');
         await run('sh', ['-c', 'tar --numeric-owner -cf - -C "$1" . | gzip -1 > "$2"', 'sh', rootfs, image]);
         const cid = await env.ok<string>('create_stemcell', [image, null]);
-        const asNobody = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', '/bin/sh', '-c', 'exec "$0" -u', join(env.dirs.stemcellsDir, cid, 'suid-id')]).then(
+        const asNobody = await run('setpriv', [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          '--',
+          '/bin/sh',
+          '-c',
+          'exec "$0" -u',
+          join(env.dirs.stemcellsDir, cid, 'suid-id'),
+        ]).then(
           (result) => result.stdout.trim(),
           (error: { stderr?: string }) => `refused: ${error.stderr ?? ''}`,
         );

@@ -52,7 +52,11 @@ for (const style of ['director', 'bosh-cli'] as const) {
       const stemcellCid = await env.ok<string>('create_stemcell', [stemcell.imagePath, null], callOptions);
 
       const agentId = `agent-${style}`;
-      const [vm1, returnedNetworks] = await env.ok<[string, unknown]>('create_vm', [agentId, stemcellCid, {}, networks, [], { bosh: { password: 'secret' } }], callOptions);
+      const [vm1, returnedNetworks] = await env.ok<[string, unknown]>(
+        'create_vm',
+        [agentId, stemcellCid, {}, networks, [], { bosh: { password: 'secret' } }],
+        callOptions,
+      );
       assert.deepEqual(returnedNetworks, networks);
       assert.equal(await env.ok('has_vm', [vm1], callOptions), true);
       await env.ok('set_vm_metadata', [vm1, { director: 'lifecycle', deployment: 'd', name: 'zookeeper/0', index: 0 }], callOptions);
@@ -71,7 +75,9 @@ for (const style of ['director', 'bosh-cli'] as const) {
       assert.deepEqual(await env.ok('get_disks', [vm1], callOptions), [disk]);
 
       await sh(env, vm1, `echo precious-data > ${hint}/file && sync`);
-      const attachedSettings = JSON.parse(await sh(env, vm1, 'cat /var/vcap/bosh/warden-cpi-agent-env.json')) as { disks: { persistent: Record<string, unknown> } };
+      const attachedSettings = JSON.parse(await sh(env, vm1, 'cat /var/vcap/bosh/warden-cpi-agent-env.json')) as {
+        disks: { persistent: Record<string, unknown> };
+      };
       assert.deepEqual(attachedSettings.disks.persistent, { [disk]: hint });
 
       await env.ok('detach_disk', [vm1, disk], callOptions);

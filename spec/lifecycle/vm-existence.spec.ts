@@ -7,7 +7,15 @@ import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-envi
 import { loopDevicesBackedBy, mountsUnder, NO_LEAKS } from '../../testkit/leak-checker';
 
 const NETWORKS = {
-  default: { type: 'manual', ip: '10.244.0.30', netmask: '255.255.255.0', gateway: '10.244.0.1', dns: ['8.8.8.8'], default: ['dns', 'gateway'], cloud_properties: {} },
+  default: {
+    type: 'manual',
+    ip: '10.244.0.30',
+    netmask: '255.255.255.0',
+    gateway: '10.244.0.1',
+    dns: ['8.8.8.8'],
+    default: ['dns', 'gateway'],
+    cloud_properties: {},
+  },
 };
 
 /**
@@ -135,7 +143,10 @@ describe('a VM exists when Garden says so (through bin/cpi)', () => {
     const [vm] = await env.ok<[string]>('create_vm', ['agent-u', stemcellCid, {}, NETWORKS, [], {}]);
     const disk = await env.ok<string>('create_disk', [16, {}, vm]);
     const config = JSON.parse(await readFile(env.configPath, 'utf8')) as Record<string, unknown>;
-    await writeFile(env.configPath, JSON.stringify({ ...config, warden: { connect_network: 'unix', connect_address: join(env.dir, 'no-garden.sock') } }));
+    await writeFile(
+      env.configPath,
+      JSON.stringify({ ...config, warden: { connect_network: 'unix', connect_address: join(env.dir, 'no-garden.sock') } }),
+    );
     try {
       const attach = await error('attach_disk', [vm, disk]);
       assert.equal(attach?.type, 'Bosh::Clouds::CloudError', JSON.stringify(attach));

@@ -53,7 +53,9 @@ function exchange(side: Side, bytes: Buffer | string, timeoutMs = 60_000): Promi
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`${side.name}: no close within ${timeoutMs} ms; got ${JSON.stringify(Buffer.concat(chunks).toString('latin1').slice(0, 300))}`));
+      reject(
+        new Error(`${side.name}: no close within ${timeoutMs} ms; got ${JSON.stringify(Buffer.concat(chunks).toString('latin1').slice(0, 300))}`),
+      );
     }, timeoutMs);
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', (error) => {
@@ -160,7 +162,8 @@ function normalise(side: Side, text: string): string {
   if (pooled !== null) {
     const network = pooled.slice(1, 5).reduce((value, octet) => value * 256 + Number(octet), 0);
     const ip = (value: number) => [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
-    for (const offset of [0, 1, 2]) out = out.replace(new RegExp(`(?<![\\d.])${ip(network + offset).replaceAll('.', '\\.')}(?![\\d.])`, 'g'), `<pool-net+${offset}>`);
+    for (const offset of [0, 1, 2])
+      out = out.replace(new RegExp(`(?<![\\d.])${ip(network + offset).replaceAll('.', '\\.')}(?![\\d.])`, 'g'), `<pool-net+${offset}>`);
     out = out.replaceAll(`brdg-${network.toString(16).padStart(8, '0')}`, 'brdg-<pool-net-hex>');
   }
   out = out.replace(/"ContainerPath":"[^"]*"/g, '"ContainerPath":"<container-path>"');
@@ -197,7 +200,9 @@ async function tarEntries(data: Buffer): Promise<{ length: number; entries: stri
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: unknown) => chunks.push(Buffer.from(chunk as Uint8Array)));
       stream.on('end', () => {
-        entries.push(`${header.type} ${header.name} ${(header.mode ?? 0).toString(8)} ${header.uid ?? ''}:${header.gid ?? ''} ${header.size ?? 0} ${JSON.stringify(Buffer.concat(chunks).toString('utf8'))}`);
+        entries.push(
+          `${header.type} ${header.name} ${(header.mode ?? 0).toString(8)} ${header.uid ?? ''}:${header.gid ?? ''} ${header.size ?? 0} ${JSON.stringify(Buffer.concat(chunks).toString('utf8'))}`,
+        );
         next();
       });
       stream.resume();
@@ -284,7 +289,10 @@ class ProcessRun {
     this.socket.destroy();
     const [statusLine = '', ...headers] = this.received.subarray(0, this.headEnd).toString('latin1').split('\r\n');
     const body = this.received.subarray(this.headEnd + 4).toString('utf8');
-    return { head: [statusLine, ...normaliseHead(this.side, headerPairs(headers))], frames: [normalise(this.side, body.slice(0, body.indexOf('\n') + 1))] };
+    return {
+      head: [statusLine, ...normaliseHead(this.side, headerPairs(headers))],
+      frames: [normalise(this.side, body.slice(0, body.indexOf('\n') + 1))],
+    };
   }
 
   /** Waits for the server to close A (after the exit frame) and for B and C to end. */
@@ -303,7 +311,8 @@ class ProcessRun {
   private async until(ready: () => boolean): Promise<void> {
     const deadline = Date.now() + 60_000;
     while (!ready() && !this.closed) {
-      if (Date.now() > deadline) throw new Error(`${this.side.name}: process connection stalled: ${JSON.stringify(this.received.toString('latin1'))}`);
+      if (Date.now() > deadline)
+        throw new Error(`${this.side.name}: process connection stalled: ${JSON.stringify(this.received.toString('latin1'))}`);
       await new Promise<void>((resolve) => {
         this.wake = resolve;
         setTimeout(resolve, 1000).unref();
@@ -388,7 +397,10 @@ describe('the Garden emulator answers as a real gdn does', { skip }, () => {
     const [real, emul] = await onBoth(async (side) => {
       const raw = await exchange(side, cpiRequest(side, 'GET', target));
       const { body: bytes, chunkSizes } = splitResponse(side, raw);
-      return { ...view(side, raw), body: body === 'tar' ? await tarEntries(bytes) : { length: bytes.length, zeros: bytes.every((byte) => byte === 0), chunkSizes } };
+      return {
+        ...view(side, raw),
+        body: body === 'tar' ? await tarEntries(bytes) : { length: bytes.length, zeros: bytes.every((byte) => byte === 0), chunkSizes },
+      };
     });
     trace(`GET ${target}`, real);
     assert.deepEqual(emul, real, `GET ${target}: emulator (actual) vs gdn (expected)`);
@@ -422,7 +434,8 @@ describe('the Garden emulator answers as a real gdn does', { skip }, () => {
   after(async () => {
     if (garden.kind === 'real' && sides !== undefined) {
       const real = sides[0];
-      for (const handle of [HANDLE, BAD_HANDLE, DYNAMIC_HANDLE]) await exchange(real, cpiRequest(real, 'DELETE', `/containers/${handle}`)).catch(() => undefined);
+      for (const handle of [HANDLE, BAD_HANDLE, DYNAMIC_HANDLE])
+        await exchange(real, cpiRequest(real, 'DELETE', `/containers/${handle}`)).catch(() => undefined);
     }
     await emulator?.close();
     if (root !== undefined) await rm(root, { recursive: true, force: true });
@@ -457,7 +470,9 @@ describe('the Garden emulator answers as a real gdn does', { skip }, () => {
   });
 
   it('POST /containers with a missing raw:// root', async () => {
-    await same('POST', '/containers', (side) => ({ json: { ...containerSpec(side, BAD_HANDLE), image: { uri: `raw://${join(side.dir, 'no-such-root')}` } } }));
+    await same('POST', '/containers', (side) => ({
+      json: { ...containerSpec(side, BAD_HANDLE), image: { uri: `raw://${join(side.dir, 'no-such-root')}` } },
+    }));
   });
 
   it('GET /containers with a property filter: ours, then none', async () => {
@@ -475,7 +490,11 @@ describe('the Garden emulator answers as a real gdn does', { skip }, () => {
   });
 
   it('PUT /containers/:handle/properties/:key (set_vm_metadata), then GET /properties', async () => {
-    for (const [key, value] of [['bosh.name', 'zookeeper/0'], ['bosh.index', '0'], ['bosh.deployment', 'dep']]) {
+    for (const [key, value] of [
+      ['bosh.name', 'zookeeper/0'],
+      ['bosh.index', '0'],
+      ['bosh.deployment', 'dep'],
+    ]) {
       await same('PUT', `/containers/${HANDLE}/properties/${key}`, () => ({ json: { value } }));
     }
     await same('GET', `/containers/${HANDLE}/properties`);
@@ -515,8 +534,14 @@ describe('the Garden emulator answers as a real gdn does', { skip }, () => {
 
   it('POST /containers/:handle/processes: what the process sees (user, dir, env, hostname, mounts)', async () => {
     const script = [
-      'id', 'pwd', 'hostname', 'env | sort', 'cat /var/vcap/bosh/warden-cpi-agent-env.json', 'ls /var/vcap/readonly',
-      'touch /var/vcap/readonly/x; echo "ro dir: $?"', 'echo x >> /var/vcap/bosh/warden-cpi-agent-env.json; echo "ro file: $?"',
+      'id',
+      'pwd',
+      'hostname',
+      'env | sort',
+      'cat /var/vcap/bosh/warden-cpi-agent-env.json',
+      'ls /var/vcap/readonly',
+      'touch /var/vcap/readonly/x; echo "ro dir: $?"',
+      'echo x >> /var/vcap/bosh/warden-cpi-agent-env.json; echo "ro file: $?"',
       'touch /var/vcap/data/x && rm /var/vcap/data/x; echo "rw dir: $?"',
     ].join('\n');
     await sameProcess({ path: '/bin/sh', args: ['-c', script], user: 'root' });

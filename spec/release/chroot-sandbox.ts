@@ -44,10 +44,7 @@ export class ChrootSandbox {
   }
 
   /** Runs argv inside the sandbox root with exactly `env` (as root, or as `user` = 'uid:gid'). */
-  run(
-    argv: string[],
-    options: { env?: Record<string, string>; net?: boolean; user?: string; input?: string } = {},
-  ): SpawnSyncReturns<string> {
+  run(argv: string[], options: { env?: Record<string, string>; net?: boolean; user?: string; input?: string } = {}): SpawnSyncReturns<string> {
     const setup = [
       'set -e',
       'root="$1"; shift',

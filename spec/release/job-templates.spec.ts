@@ -158,17 +158,10 @@ describe('jobs/warden_cpi templates', () => {
       'BOSH Lite': { warden_cpi: { ...boshLiteProperties.warden_cpi, loopback_range: [100, 130] } },
       'no NAT exceptions': { warden_cpi: { ...requiredProperties.warden_cpi, no_masq_cidrs: [] } },
     };
-    const shellTemplates = Object.entries(readJobSpecSafely().templates).filter(([, target]) =>
-      target.startsWith('bin/'),
-    );
+    const shellTemplates = Object.entries(readJobSpecSafely().templates).filter(([, target]) => target.startsWith('bin/'));
 
     it('include bin/cpi, bin/cpi_ctl, bin/pre-start and bin/garden-init', () => {
-      assert.deepEqual(shellTemplates.map(([, target]) => target).sort(), [
-        'bin/cpi',
-        'bin/cpi_ctl',
-        'bin/garden-init',
-        'bin/pre-start',
-      ]);
+      assert.deepEqual(shellTemplates.map(([, target]) => target).sort(), ['bin/cpi', 'bin/cpi_ctl', 'bin/garden-init', 'bin/pre-start']);
     });
 
     for (const [setName, properties] of Object.entries(propertySets)) {
@@ -209,11 +202,7 @@ describe('jobs/warden_cpi templates', () => {
     });
 
     it('bin/cpi_ctl refuses values that would be unsafe in a shell script', () => {
-      const badValues = [
-        { host_ip: '10.0.0.1; reboot' },
-        { no_masq_cidrs: ['10.244.0.0/16 -j DROP'] },
-        { loopback_range: [130, 100] },
-      ];
+      const badValues = [{ host_ip: '10.0.0.1; reboot' }, { no_masq_cidrs: ['10.244.0.0/16 -j DROP'] }, { loopback_range: [130, 100] }];
       for (const bad of badValues) {
         const result = tryRenderTemplate('cpi_ctl.erb', { warden_cpi: { ...requiredProperties.warden_cpi, ...bad } });
         assert.equal(result.ok, false, `rendered with ${JSON.stringify(bad)}`);

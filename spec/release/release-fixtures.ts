@@ -40,11 +40,7 @@ export function renderTemplate(template: string, properties: object, instanceSpe
 
 /** Parses a YAML file with Ruby's YAML (Psych); there is no YAML npm dependency. */
 export function readYaml(path: string): unknown {
-  const run = spawnSync(
-    'ruby',
-    ['-ryaml', '-rjson', '-e', 'puts JSON.generate(YAML.safe_load(File.read(ARGV[0])))', path],
-    { encoding: 'utf8' },
-  );
+  const run = spawnSync('ruby', ['-ryaml', '-rjson', '-e', 'puts JSON.generate(YAML.safe_load(File.read(ARGV[0])))', path], { encoding: 'utf8' });
   if (run.error) throw run.error;
   if (run.status !== 0) throw new Error(`${path} is not valid YAML: ${run.stderr}`);
   return JSON.parse(run.stdout) as unknown;

@@ -52,7 +52,9 @@ async function listFiles(dir: string, base = dir): Promise<string[]> {
 }
 
 async function sha256(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }
 
 describe('the BOSH release directory', () => {
@@ -106,7 +108,7 @@ describe('the BOSH release directory', () => {
     assert.ok(spec.packages.includes('warden_cpi') && spec.packages.includes('garden-cpi-node'));
   });
 
-  it("every package spec parses and each of its globs matches files under src/, blobs/ or config/blobs.yml", async () => {
+  it('every package spec parses and each of its globs matches files under src/, blobs/ or config/blobs.yml', async () => {
     // The repo's src/ holds the TypeScript; the bundle is only ever copied in by scripts/release.sh.
     const srcFiles = [...(await listFiles(join(repoDir, 'src'))), ...(await listFiles(join(prepared, 'src')))];
     const blobFiles = [...new Set([...(await listFiles(join(repoDir, 'blobs'))), ...Object.keys(blobs)])];
@@ -128,8 +130,16 @@ describe('the BOSH release directory', () => {
       }
     }
     // Only the bundle goes into warden_cpi: no TypeScript, nothing compiled on the compilation VM.
-    assert.deepEqual(matched.warden_cpi?.sort(), ['warden_cpi/cpi-services.cache', 'warden_cpi/cpi-services.js.map', 'warden_cpi/cpi.js', 'warden_cpi/cpi.js.map']);
-    assert.deepEqual(matched['garden-cpi-node'], Object.keys(blobs).filter((path) => path.startsWith('node/')));
+    assert.deepEqual(matched.warden_cpi?.sort(), [
+      'warden_cpi/cpi-services.cache',
+      'warden_cpi/cpi-services.js.map',
+      'warden_cpi/cpi.js',
+      'warden_cpi/cpi.js.map',
+    ]);
+    assert.deepEqual(
+      matched['garden-cpi-node'],
+      Object.keys(blobs).filter((path) => path.startsWith('node/')),
+    );
   });
 
   it("the prepared bundle is dist's build and git ignores it, like the blobs", async () => {

@@ -58,7 +58,10 @@ describe('the release gives vcap no more than the CPI (real sudo, in a chroot)',
     await sandbox.write('tmp/fakebin/modprobe', '#!/bin/sh\nexit 0\n', 0o755);
     await mkdir(sandbox.path('var/vcap/sys/run'), { recursive: true });
     await mkdir(sandbox.path('var/vcap/sys/log'), { recursive: true });
-    const start = sandbox.run(['/var/vcap/jobs/warden_cpi/bin/cpi_ctl', 'start'], { net: true, env: { PATH: '/tmp/fakebin:/usr/sbin:/usr/bin:/sbin:/bin' } });
+    const start = sandbox.run(['/var/vcap/jobs/warden_cpi/bin/cpi_ctl', 'start'], {
+      net: true,
+      env: { PATH: '/tmp/fakebin:/usr/sbin:/usr/bin:/sbin:/bin' },
+    });
     assert.equal(start.status, 0, start.stderr);
   });
   after(async () => {
@@ -120,7 +123,10 @@ describe('the release gives vcap no more than the CPI (real sudo, in a chroot)',
     }
 
     function start(): void {
-      const result = sandbox.run(['/var/vcap/jobs/warden_cpi/bin/cpi_ctl', 'start'], { net: true, env: { PATH: '/tmp/fakebin:/usr/sbin:/usr/bin:/sbin:/bin' } });
+      const result = sandbox.run(['/var/vcap/jobs/warden_cpi/bin/cpi_ctl', 'start'], {
+        net: true,
+        env: { PATH: '/tmp/fakebin:/usr/sbin:/usr/bin:/sbin:/bin' },
+      });
       assert.equal(result.status, 0, result.stderr);
     }
 

@@ -17,8 +17,21 @@ function assertNoSecret(run: { stdout: string; stderr: string }, secret: string)
 describe('parseJsonText', () => {
   it('finds the offset JSON.parse stops at, for a range of invalid texts', () => {
     const cases: [string, number][] = [
-      ['{"a":B}', 5], ['{"a":1', 6], ['', 0], ['{"a" 1}', 5], ['[1,]', 3], ['{"a":1,}', 7], ['"abc', 4], ['"a\\x"', 3],
-      ['[tru]', 4], ['{"a":01}', 6], ['[1] x', 4], ['"\u0001"', 1], ['{,}', 1], ['-', 1], ['[1 2]', 3],
+      ['{"a":B}', 5],
+      ['{"a":1', 6],
+      ['', 0],
+      ['{"a" 1}', 5],
+      ['[1,]', 3],
+      ['{"a":1,}', 7],
+      ['"abc', 4],
+      ['"a\\x"', 3],
+      ['[tru]', 4],
+      ['{"a":01}', 6],
+      ['[1] x', 4],
+      ['"\u0001"', 1],
+      ['{,}', 1],
+      ['-', 1],
+      ['[1 2]', 3],
     ];
     for (const [text, offset] of cases) {
       assert.throws(() => JSON.parse(text));
@@ -72,11 +85,14 @@ describe('through the built CPI', () => {
 
   it('a newline in context.request_id or in the method cannot forge a log line; long ids are cut', async () => {
     const forged = '2026-11-30T00:00:00.000Z ERROR garden-cpi [req_id cpi-9] forged line';
-    const run = await runCpi(configPath, JSON.stringify({
-      method: `no_such_method\n${forged}`,
-      arguments: [],
-      context: { request_id: `cpi-1\n${forged}\u001b[2J${'x'.repeat(5000)}` },
-    }));
+    const run = await runCpi(
+      configPath,
+      JSON.stringify({
+        method: `no_such_method\n${forged}`,
+        arguments: [],
+        context: { request_id: `cpi-1\n${forged}\u001b[2J${'x'.repeat(5000)}` },
+      }),
+    );
     assert.equal(run.response.error?.type, 'Bosh::Clouds::NotImplemented');
     const lines = run.stderr.split('\n').filter((line) => line !== '');
     assert.ok(lines.length > 0);

@@ -90,7 +90,11 @@ describe('bin/cpi process contract (built bundle)', () => {
     ['arguments not an array', '{"method":"info","arguments":{"a":1}}', /^Invalid request: arguments: expected an array, got a JSON object$/],
     ['context not an object', '{"method":"info","arguments":[],"context":"x"}', /^Invalid request: context: expected a JSON object, got "x"$/],
     ['api_version a string', '{"method":"info","arguments":[],"api_version":"2"}', /^Invalid request: api_version: expected a number, got "2"$/],
-    ['api_version a fraction', '{"method":"info","arguments":[],"api_version":2.5}', /^Invalid request: api_version: expected a whole number, got 2\.5$/],
+    [
+      'api_version a fraction',
+      '{"method":"info","arguments":[],"api_version":2.5}',
+      /^Invalid request: api_version: expected a whole number, got 2\.5$/,
+    ],
     ['api_version zero', '{"method":"info","arguments":[],"api_version":0}', /^Invalid request: api_version: expected an integer >= 1, got 0$/],
   ];
   for (const [name, body, message] of badRequests) {
@@ -114,15 +118,39 @@ describe('bin/cpi process contract (built bundle)', () => {
   });
 
   it('names the argument that has the wrong type', async () => {
-    assertError(await runCpi(configPath, request('delete_network', [42])), 'Bosh::Clouds::CpiError', /^Invalid arguments for 'delete_network': arguments\[0\]: expected a string, got 42$/);
-    assertError(await runCpi(configPath, request('delete_network', [])), 'Bosh::Clouds::CpiError', /^Invalid arguments for 'delete_network': arguments\[0\]: expected a string, got nothing$/);
-    assertError(await runCpi(configPath, request('create_disk', [1.5, {}, null])), 'Bosh::Clouds::CpiError', /^Invalid arguments for 'create_disk': arguments\[0\]: expected a whole number of MiB, got 1\.5$/);
-    assertError(await runCpi(configPath, request('create_vm', ['a', 's', {}, 'nets', [], {}])), 'Bosh::Clouds::CpiError', /^Invalid arguments for 'create_vm': arguments\[3\]: expected a JSON object, got "nets"$/);
-    assertError(await runCpi(configPath, request('has_vm', ['../etc'])), 'Bosh::Clouds::CpiError', /^Invalid arguments for 'has_vm': arguments\[0\]: expected an id: ASCII letters, digits, '\.', '_' and '-' only, not starting with '\.', got "\.\.\/etc"$/);
+    assertError(
+      await runCpi(configPath, request('delete_network', [42])),
+      'Bosh::Clouds::CpiError',
+      /^Invalid arguments for 'delete_network': arguments\[0\]: expected a string, got 42$/,
+    );
+    assertError(
+      await runCpi(configPath, request('delete_network', [])),
+      'Bosh::Clouds::CpiError',
+      /^Invalid arguments for 'delete_network': arguments\[0\]: expected a string, got nothing$/,
+    );
+    assertError(
+      await runCpi(configPath, request('create_disk', [1.5, {}, null])),
+      'Bosh::Clouds::CpiError',
+      /^Invalid arguments for 'create_disk': arguments\[0\]: expected a whole number of MiB, got 1\.5$/,
+    );
+    assertError(
+      await runCpi(configPath, request('create_vm', ['a', 's', {}, 'nets', [], {}])),
+      'Bosh::Clouds::CpiError',
+      /^Invalid arguments for 'create_vm': arguments\[3\]: expected a JSON object, got "nets"$/,
+    );
+    assertError(
+      await runCpi(configPath, request('has_vm', ['../etc'])),
+      'Bosh::Clouds::CpiError',
+      /^Invalid arguments for 'has_vm': arguments\[0\]: expected an id: ASCII letters, digits, '\.', '_' and '-' only, not starting with '\.', got "\.\.\/etc"$/,
+    );
   });
 
   it('answers NotSupported for create_network rather than pretending', async () => {
-    assertError(await runCpi(configPath, request('create_network', [{ type: 'manual', cloud_properties: null }])), 'Bosh::Clouds::NotSupported', /not supported/);
+    assertError(
+      await runCpi(configPath, request('create_network', [{ type: 'manual', cloud_properties: null }])),
+      'Bosh::Clouds::NotSupported',
+      /not supported/,
+    );
   });
 
   it('answers a JSON error for a request over 10 MiB and drains stdin', async () => {
@@ -144,7 +172,11 @@ describe('bin/cpi process contract (built bundle)', () => {
   it('names the config field that fails validation', async () => {
     const { dir: badDir, configPath: badConfig } = await tempConfig({ warden: { connect_network: 'udp', connect_address: 'x' } });
     try {
-      assertError(await runCpi(badConfig, request('info', [])), 'Bosh::Clouds::CpiError', /^Invalid CPI config '[^']+': warden\.connect_network: expected "tcp" or "unix", got "udp"$/);
+      assertError(
+        await runCpi(badConfig, request('info', [])),
+        'Bosh::Clouds::CpiError',
+        /^Invalid CPI config '[^']+': warden\.connect_network: expected "tcp" or "unix", got "udp"$/,
+      );
     } finally {
       await rm(badDir, { recursive: true, force: true });
     }
@@ -179,7 +211,10 @@ describe('bin/cpi process contract (built bundle)', () => {
     await runCpi(configPath, '{"method":');
     await runCpi(configPath, request('create_vm', ['a', 's', {}, {}, [], {}], { api_version: 3 }));
     const entries = (await readdir(dir)).sort();
-    assert.deepEqual(entries.filter((name) => !['cpi.json', 'config-dir', 'bad.json', 'upstream.json'].includes(name)), []);
+    assert.deepEqual(
+      entries.filter((name) => !['cpi.json', 'config-dir', 'bad.json', 'upstream.json'].includes(name)),
+      [],
+    );
   });
 
   it('keeps secrets out of stderr at debug level', async () => {

@@ -42,8 +42,16 @@ describe('response mapping', () => {
 describe('redact', () => {
   it('hides credentials in URLs, secret-named keys and create_vm env', () => {
     assert.deepEqual(
-      redact({ mbus: 'https://mbus:pw@0.0.0.0:6868', nested: [{ password: 'p', private_key: 'k', name: 'ok' }], blobstore: { provider: 'dav', options: { user: 'u' } } }),
-      { mbus: 'https://<redacted>@0.0.0.0:6868', nested: [{ password: '<redacted>', private_key: '<redacted>', name: 'ok' }], blobstore: { provider: 'dav', options: '<redacted>' } },
+      redact({
+        mbus: 'https://mbus:pw@0.0.0.0:6868',
+        nested: [{ password: 'p', private_key: 'k', name: 'ok' }],
+        blobstore: { provider: 'dav', options: { user: 'u' } },
+      }),
+      {
+        mbus: 'https://<redacted>@0.0.0.0:6868',
+        nested: [{ password: '<redacted>', private_key: '<redacted>', name: 'ok' }],
+        blobstore: { provider: 'dav', options: '<redacted>' },
+      },
     );
     assert.deepEqual(redactArguments('create_vm', ['a', 's', {}, {}, [], { anything: 'x' }]), ['a', 's', {}, {}, [], '<redacted>']);
   });

@@ -13,7 +13,12 @@ const FILES_PER_DIR = 1000; // 200,000 entries
 
 /** DIRS dirs of FILES_PER_DIR empty files each under `root`. */
 function populate(root: string): void {
-  execFileSync('bash', ['-c', `set -e; cd "$1"; for d in $(seq ${DIRS}); do mkdir "big-$d"; (cd "big-$d" && seq ${FILES_PER_DIR} | xargs touch); done`, 'populate', root]);
+  execFileSync('bash', [
+    '-c',
+    `set -e; cd "$1"; for d in $(seq ${DIRS}); do mkdir "big-$d"; (cd "big-$d" && seq ${FILES_PER_DIR} | xargs touch); done`,
+    'populate',
+    root,
+  ]);
 }
 
 /** Runs one CPI call and samples its peak RSS (VmHWM) until it exits. */
@@ -25,9 +30,12 @@ async function callMeasured(configPath: string, method: string, args: unknown[])
     const run = await runCpi(configPath, request(method, args), {
       onSpawn: (child) => {
         sample = setInterval(() => {
-          readFile(`/proc/${child.pid}/status`, 'utf8').then((status) => {
-            peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
-          }, () => undefined);
+          readFile(`/proc/${child.pid}/status`, 'utf8').then(
+            (status) => {
+              peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
+            },
+            () => undefined,
+          );
         }, 20);
       },
     });

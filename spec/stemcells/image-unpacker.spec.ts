@@ -35,25 +35,24 @@ describe('expandImage', () => {
 
   for (const strategy of ['zlib', 'gzip-child'] as const) {
     it(`${strategy}: unpacks exactly as GNU tar --same-owner --xattrs does: owners, modes, links, devices, xattrs`, async () => {
-    const ours = join(root, `ours-${strategy}`);
-    const reference = join(root, `reference-${strategy}`);
-    await mkdir(ours);
-    await mkdir(reference);
-    const result = await expandImage(image, ours, { ...options, strategy });
-    execFileSync('tar', ['--same-owner', '--xattrs', '--xattrs-include=*', '-xzf', image, '-C', reference]);
-    assert.equal(describeTree(ours), describeTree(reference));
-    assert.equal(result.sha1, sha1File(image));
-    assert.equal(result.bytesRead, (await stat(image)).size);
-    // And the things that matter, spelled out.
-    assert.equal(execFileSync('stat', ['-c', '%F %t:%T', join(ours, 'dev/null')], { encoding: 'utf8' }).trim(), 'character special file 1:3');
-    assert.equal(execFileSync('stat', ['-c', '%F %t:%T', join(ours, 'dev/loop-fixture')], { encoding: 'utf8' }).trim(), 'block special file 7:c8');
-    assert.equal(execFileSync('stat', ['-c', '%U:%g %a', join(ours, 'etc/shadow')], { encoding: 'utf8' }).trim(), 'root:42 640');
-    assert.equal(execFileSync('stat', ['-c', '%u:%g', join(ours, 'var/vcap')], { encoding: 'utf8' }).trim(), '1000:1000');
-    assert.equal((await stat(join(ours, 'usr/sbin/ping'))).ino, (await stat(join(ours, 'usr/sbin/ping-hardlink'))).ino);
-    assert.match(execFileSync('getcap', [join(ours, 'usr/sbin/ping')], { encoding: 'utf8' }), /cap_net_raw[=+]ep/);
-    assert.match(execFileSync('getfattr', ['-d', join(ours, 'etc/hostname')], { encoding: 'utf8' }), /user.stemcell="fixture"/);
-  });
-
+      const ours = join(root, `ours-${strategy}`);
+      const reference = join(root, `reference-${strategy}`);
+      await mkdir(ours);
+      await mkdir(reference);
+      const result = await expandImage(image, ours, { ...options, strategy });
+      execFileSync('tar', ['--same-owner', '--xattrs', '--xattrs-include=*', '-xzf', image, '-C', reference]);
+      assert.equal(describeTree(ours), describeTree(reference));
+      assert.equal(result.sha1, sha1File(image));
+      assert.equal(result.bytesRead, (await stat(image)).size);
+      // And the things that matter, spelled out.
+      assert.equal(execFileSync('stat', ['-c', '%F %t:%T', join(ours, 'dev/null')], { encoding: 'utf8' }).trim(), 'character special file 1:3');
+      assert.equal(execFileSync('stat', ['-c', '%F %t:%T', join(ours, 'dev/loop-fixture')], { encoding: 'utf8' }).trim(), 'block special file 7:c8');
+      assert.equal(execFileSync('stat', ['-c', '%U:%g %a', join(ours, 'etc/shadow')], { encoding: 'utf8' }).trim(), 'root:42 640');
+      assert.equal(execFileSync('stat', ['-c', '%u:%g', join(ours, 'var/vcap')], { encoding: 'utf8' }).trim(), '1000:1000');
+      assert.equal((await stat(join(ours, 'usr/sbin/ping'))).ino, (await stat(join(ours, 'usr/sbin/ping-hardlink'))).ino);
+      assert.match(execFileSync('getcap', [join(ours, 'usr/sbin/ping')], { encoding: 'utf8' }), /cap_net_raw[=+]ep/);
+      assert.match(execFileSync('getfattr', ['-d', join(ours, 'etc/hostname')], { encoding: 'utf8' }), /user.stemcell="fixture"/);
+    });
   }
 
   it('logs progress for large images, with bytes read and percent', async () => {
@@ -117,34 +116,41 @@ describe('expandImage keeps every write inside the target', () => {
     { name: "hard link with '..'", entries: () => [{ name: 'h', type: 'link', linkname: '../outside/victim' }], fails: true },
     {
       name: 'hard link through an escaping symlink',
-      entries: (dir) => [{ name: 'l', type: 'symlink', linkname: dir }, { name: 'h', type: 'link', linkname: 'l/victim' }],
+      entries: (dir) => [
+        { name: 'l', type: 'symlink', linkname: dir },
+        { name: 'h', type: 'link', linkname: 'l/victim' },
+      ],
       fails: true,
     },
     {
       name: 'overwrite through a hard link to an outside file',
-      entries: (dir) => [{ name: 'l', type: 'symlink', linkname: dir }, { name: 'h', type: 'link', linkname: 'l/victim' }, { name: 'h', body: 'pwned' }],
+      entries: (dir) => [
+        { name: 'l', type: 'symlink', linkname: dir },
+        { name: 'h', type: 'link', linkname: 'l/victim' },
+        { name: 'h', body: 'pwned' },
+      ],
       fails: true,
     },
   ];
 
   for (const testCase of cases) {
     for (const strategy of ['zlib', 'gzip-child'] as const) {
-    it(`${strategy}: ${testCase.name}: nothing written outside${testCase.fails ? ', import fails' : ''}`, async () => {
-      const slug = `${strategy}-${testCase.name.replace(/[^a-z]+/gi, '-')}`;
-      const image = await buildRawImage(join(root, slug, 'image'), testCase.entries(outside));
-      const target = join(root, slug, 'target');
-      await mkdir(target);
-      const outcome = await expandImage(image, target, { ...options, strategy }).then(
-        () => undefined,
-        (error: unknown) => error,
-      );
-      if (testCase.fails) assert.ok(outcome instanceof ImageUnpackError, `expected a failure, got ${String(outcome)}`);
-      else assert.equal(outcome, undefined);
-      assert.deepEqual((await readdir(outside)).sort(), ['victim']);
-      assert.equal(await readFile(join(outside, 'victim'), 'utf8'), 'original');
-      assert.equal((await stat(join(outside, 'victim'))).nlink, 1);
-      if (!testCase.fails) assert.equal(await readFile(join(target, outside, 'escape'), 'utf8'), 'x');
-    });
+      it(`${strategy}: ${testCase.name}: nothing written outside${testCase.fails ? ', import fails' : ''}`, async () => {
+        const slug = `${strategy}-${testCase.name.replace(/[^a-z]+/gi, '-')}`;
+        const image = await buildRawImage(join(root, slug, 'image'), testCase.entries(outside));
+        const target = join(root, slug, 'target');
+        await mkdir(target);
+        const outcome = await expandImage(image, target, { ...options, strategy }).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        if (testCase.fails) assert.ok(outcome instanceof ImageUnpackError, `expected a failure, got ${String(outcome)}`);
+        else assert.equal(outcome, undefined);
+        assert.deepEqual((await readdir(outside)).sort(), ['victim']);
+        assert.equal(await readFile(join(outside, 'victim'), 'utf8'), 'original');
+        assert.equal((await stat(join(outside, 'victim'))).nlink, 1);
+        if (!testCase.fails) assert.equal(await readFile(join(target, outside, 'escape'), 'utf8'), 'x');
+      });
     }
   }
 });

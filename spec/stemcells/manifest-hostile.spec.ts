@@ -23,10 +23,13 @@ describe('a hostile stemcell.MF beside the image', () => {
   const cases: [string, () => Promise<void>][] = [
     ['a FIFO (no writer ever comes)', async () => void execFileSync('mkfifo', [manifest()])],
     ['a symlink to /dev/zero', () => symlink('/dev/zero', manifest())],
-    ['a symlink to a real manifest', async () => {
-      await writeFile(join(dir, 'real.MF'), 'name: linked\nsha1: 0000000000000000000000000000000000000000\n');
-      await symlink(join(dir, 'real.MF'), manifest());
-    }],
+    [
+      'a symlink to a real manifest',
+      async () => {
+        await writeFile(join(dir, 'real.MF'), 'name: linked\nsha1: 0000000000000000000000000000000000000000\n');
+        await symlink(join(dir, 'real.MF'), manifest());
+      },
+    ],
     ['a regular file over 1 MiB', () => writeFile(manifest(), `name: big\n${'#'.repeat(MAX_MANIFEST_BYTES)}\n`)],
   ];
 

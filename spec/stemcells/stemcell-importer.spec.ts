@@ -9,7 +9,16 @@ import { silentLogger } from '../../src/log/logger';
 import { currentProcess } from '../../src/host/process-identity';
 import { createStemcellImporter, type StemcellImporter } from '../../src/stemcells/stemcell-importer';
 import { createStemcellStore } from '../../src/stemcells/stemcell-store';
-import { buildRandomImage, buildRootfsImage, makeStemcellFixture, readJson, recordingLogger, sha1File, writeManifest, type StemcellFixture } from './stemcell-fixture';
+import {
+  buildRandomImage,
+  buildRootfsImage,
+  makeStemcellFixture,
+  readJson,
+  recordingLogger,
+  sha1File,
+  writeManifest,
+  type StemcellFixture,
+} from './stemcell-fixture';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -23,7 +32,8 @@ describe('StemcellImporter', () => {
   });
   afterEach(() => fixture.cleanup());
 
-  const store = () => createStemcellStore({ stemcellsDir: fixture.stemcellsDir, stateDir: fixture.stateDir, newId: randomUUID, locks: fixture.locks });
+  const store = () =>
+    createStemcellStore({ stemcellsDir: fixture.stemcellsDir, stateDir: fixture.stateDir, newId: randomUUID, locks: fixture.locks });
   const entries = async () => (await readdir(fixture.stemcellsDir)).sort();
 
   it('expand mode: <stemcells_dir>/<cid> is the rootfs, with the manifest recorded for create_vm', async () => {
@@ -36,7 +46,14 @@ describe('StemcellImporter', () => {
     assert.equal(await readlink(join(path, 'etc/localtime')), '/usr/share/zoneinfo/UTC');
     assert.deepEqual(await entries(), [`.data-${sha1File(image)}-dir`, cid].sort());
     const found = await store().find(cid);
-    assert.deepEqual(found && { ...found, manifest: undefined }, { kind: 'path', path, format: 'dir', os: 'ubuntu-noble', init: 'systemd', manifest: undefined });
+    assert.deepEqual(found && { ...found, manifest: undefined }, {
+      kind: 'path',
+      path,
+      format: 'dir',
+      os: 'ubuntu-noble',
+      init: 'systemd',
+      manifest: undefined,
+    });
     assert.equal(found?.manifest?.api_version, 3);
   });
 
@@ -53,7 +70,14 @@ describe('StemcellImporter', () => {
       format: 'tar',
       os: 'ubuntu-jammy',
       init: 'runit',
-      manifest: { name: 'bosh-warden-boshlite-ubuntu-noble-go_agent', version: '1.108', api_version: 3, sha1: sha1File(image), operating_system: 'ubuntu-jammy', stemcell_formats: ['warden-tar', 'general-tar'] },
+      manifest: {
+        name: 'bosh-warden-boshlite-ubuntu-noble-go_agent',
+        version: '1.108',
+        api_version: 3,
+        sha1: sha1File(image),
+        operating_system: 'ubuntu-jammy',
+        stemcell_formats: ['warden-tar', 'general-tar'],
+      },
     });
   });
 
@@ -134,10 +158,12 @@ describe('StemcellImporter', () => {
     const image = await buildRootfsImage(join(fixture.root, 'sc'));
     await truncate(image, Math.floor((await stat(image)).size / 2));
     for (const expand of [true, false]) {
-      const error = await importer(expand).importStemcell(image, null, silentLogger).then(
-        () => undefined,
-        (caught: unknown) => caught,
-      );
+      const error = await importer(expand)
+        .importStemcell(image, null, silentLogger)
+        .then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
       assert.ok(error instanceof CloudError);
       assert.equal(error.boshType, 'Bosh::Clouds::CloudError');
       assert.match(error.message, new RegExp(`^Importing stemcell '${image}': Unpacking: image '${image}' is truncated`));
@@ -179,7 +205,10 @@ describe('StemcellImporter', () => {
       const image = await buildRootfsImage(join(fixture.root, 'sc'));
       await assert.rejects(importer(true).importStemcell(image, null, silentLogger), (error: unknown) => {
         assert.ok(error instanceof CloudError);
-        assert.match(error.message, new RegExp(`^Importing stemcell '${image}': stemcells dir '${fixture.stemcellsDir}' is not writable: .*read-only file system`));
+        assert.match(
+          error.message,
+          new RegExp(`^Importing stemcell '${image}': stemcells dir '${fixture.stemcellsDir}' is not writable: .*read-only file system`),
+        );
         return true;
       });
     } finally {
@@ -194,7 +223,9 @@ describe('StemcellImporter', () => {
       const image = await buildRandomImage(join(fixture.root, 'big'), 4);
       for (const expand of [true, false]) {
         await assert.rejects(importer(expand).importStemcell(image, null, silentLogger), {
-          message: new RegExp(`^Importing stemcell '${image}': Unpacking: no space left on device while writing '${fixture.stemcellsDir}/\\.stemcell\\.import-`),
+          message: new RegExp(
+            `^Importing stemcell '${image}': Unpacking: no space left on device while writing '${fixture.stemcellsDir}/\\.stemcell\\.import-`,
+          ),
         });
         assert.deepEqual(await entries(), []);
       }
@@ -235,8 +266,16 @@ describe('StemcellImporter', () => {
       ["leading '/'", { image_reference: '/etc/passwd' }, /start with/],
       ["leading ':'", { image_reference: ':tag' }, /start with/],
       ["leading '@'", { image_reference: '@sha256:abc' }, /start with/],
-      ['a bad digest', { image_reference: 'library/ubuntu', digest: 'sha256:xyz' }, /digest: expected sha256:<64 lowercase hex digits>, got "sha256:[a-z]+"$/],
-      ['a short digest', { image_reference: 'library/ubuntu', digest: 'sha256:abcd' }, /digest: expected sha256:<64 lowercase hex digits>, got "sha256:[a-z]+"$/],
+      [
+        'a bad digest',
+        { image_reference: 'library/ubuntu', digest: 'sha256:xyz' },
+        /digest: expected sha256:<64 lowercase hex digits>, got "sha256:[a-z]+"$/,
+      ],
+      [
+        'a short digest',
+        { image_reference: 'library/ubuntu', digest: 'sha256:abcd' },
+        /digest: expected sha256:<64 lowercase hex digits>, got "sha256:[a-z]+"$/,
+      ],
     ];
     for (const [name, properties, message] of invalid) {
       it(`rejects ${name}`, async () => {

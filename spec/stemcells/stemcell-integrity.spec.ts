@@ -24,7 +24,13 @@ describe('create_stemcell refuses broken and mislabelled images (through the bun
     const actions = gunzip.config.actions as Record<string, unknown>;
     configs.expand = gunzip.configPath;
     configs.gunzip = join(dir, 'cpi-gunzip.json');
-    await writeFile(configs.gunzip, JSON.stringify({ ...gunzip.config, actions: { ...actions, stemcells_dir: join(dir, 'stemcells-gz'), state_dir: join(dir, 'state-gz'), expand_stemcell_tarball: false } }));
+    await writeFile(
+      configs.gunzip,
+      JSON.stringify({
+        ...gunzip.config,
+        actions: { ...actions, stemcells_dir: join(dir, 'stemcells-gz'), state_dir: join(dir, 'state-gz'), expand_stemcell_tarball: false },
+      }),
+    );
     stemcellsDirs = { expand: actions.stemcells_dir as string, gunzip: join(dir, 'stemcells-gz') };
     stateDirs = { expand: actions.state_dir as string, gunzip: join(dir, 'state-gz') };
     good = await buildRootfsImage(join(dir, 'good'));
@@ -58,7 +64,10 @@ describe('create_stemcell refuses broken and mislabelled images (through the bun
       await writeManifest(image, { sha1: true });
       const run = await runCpi(configs.gunzip, request('create_stemcell', [image, {}]));
       assert.equal(run.response.error?.type, 'Bosh::Clouds::CloudError', run.stdout);
-      assert.match(run.response.error?.message ?? '', new RegExp(`Unpacking: image '${image}' does not contain a valid tar archive: (cut short|no end-of-archive blocks)`));
+      assert.match(
+        run.response.error?.message ?? '',
+        new RegExp(`Unpacking: image '${image}' does not contain a valid tar archive: (cut short|no end-of-archive blocks)`),
+      );
       await nothingStored('gunzip');
     });
   }
@@ -80,7 +89,10 @@ describe('create_stemcell refuses broken and mislabelled images (through the bun
       const run = await runCpi(configs[mode], request('create_stemcell', [image, {}]));
       assert.equal(run.response.error?.type, 'Bosh::Clouds::CloudError', run.stdout);
       // Whichever check fires first (the tar's structure or the sha1), the import is refused.
-      assert.match(run.response.error?.message ?? '', new RegExp(`has sha1 ${sha1File(image)}, but stemcell.MF says sha1 ${declared}|does not contain a valid tar archive`));
+      assert.match(
+        run.response.error?.message ?? '',
+        new RegExp(`has sha1 ${sha1File(image)}, but stemcell.MF says sha1 ${declared}|does not contain a valid tar archive`),
+      );
       await nothingStored(mode);
 
       // A whole image whose manifest names another sha1: refused on the sha1 alone.

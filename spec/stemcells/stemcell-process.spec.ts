@@ -52,7 +52,10 @@ describe('create_stemcell and delete_stemcell through the bundle', () => {
   it('a CPI killed with SIGKILL mid-import leaves nothing under a cid; the next import cleans up', async () => {
     const image = await buildRandomImage(join(dir, 'big'), 48);
     await writeManifest(image, { sha1: true });
-    const child = spawn(process.execPath, [BUNDLE, configPath], { stdio: ['pipe', 'ignore', 'ignore'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    const child = spawn(process.execPath, [BUNDLE, configPath], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    });
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('close', (_code, signal) => resolve(signal)));
     child.stdin.end(request('create_stemcell', [image, null]));
     // Wait until the import is writing data, then kill it.
@@ -68,7 +71,11 @@ describe('create_stemcell and delete_stemcell through the bundle', () => {
     assert.equal(await exited, 'SIGKILL');
     // tar sees EOF on its stdin and exits; wait for it so the cleanup below is not racing it.
     for (let attempt = 0; attempt < 500 && (await processesMentioning(leftover)).length > 0; attempt += 1) await sleep(10);
-    assert.deepEqual((await readdir(stemcellsDir)).filter((name) => !name.startsWith('.')), [], 'nothing under a cid');
+    assert.deepEqual(
+      (await readdir(stemcellsDir)).filter((name) => !name.startsWith('.')),
+      [],
+      'nothing under a cid',
+    );
     assert.ok((await readdir(stemcellsDir)).includes(leftover));
 
     // The same stemcell again: takes over the dead process's lock, removes its leftover, imports.

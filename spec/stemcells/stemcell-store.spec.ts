@@ -15,11 +15,13 @@ describe('StemcellStore', () => {
   let store: StemcellStore;
   let image: string;
   const importStemcell = () =>
-    createStemcellImporter({ stemcellsDir: fixture.stemcellsDir, stateDir: fixture.stateDir, newId: randomUUID, locks: fixture.locks, expand: true }).importStemcell(
-      image,
-      null,
-      silentLogger,
-    );
+    createStemcellImporter({
+      stemcellsDir: fixture.stemcellsDir,
+      stateDir: fixture.stateDir,
+      newId: randomUUID,
+      locks: fixture.locks,
+      expand: true,
+    }).importStemcell(image, null, silentLogger);
   const entries = async () => (await readdir(fixture.stemcellsDir)).sort();
 
   beforeEach(async () => {
@@ -51,7 +53,14 @@ describe('StemcellStore', () => {
       await mkdir(join(dir, 'sbin'), { recursive: true });
       await symlink('/lib/systemd/systemd', join(dir, 'sbin/init'));
       await writeFile(join(fixture.stemcellsDir, 'upstream-tar'), 'tar bytes');
-      assert.deepEqual(await store.find('upstream-dir'), { kind: 'path', path: dir, format: 'dir', os: undefined, init: 'systemd', manifest: undefined });
+      assert.deepEqual(await store.find('upstream-dir'), {
+        kind: 'path',
+        path: dir,
+        format: 'dir',
+        os: undefined,
+        init: 'systemd',
+        manifest: undefined,
+      });
       assert.deepEqual(await store.find('upstream-tar'), {
         kind: 'path',
         path: join(fixture.stemcellsDir, 'upstream-tar'),
@@ -107,7 +116,7 @@ describe('StemcellStore', () => {
       assert.equal(await readFile(join(fixture.stemcellsDir, cid, 'etc/hostname'), 'utf8'), 'stemcell\n');
     });
 
-    it("upstream light:// cids delete as a no-op", async () => {
+    it('upstream light:// cids delete as a no-op', async () => {
       await store.delete('light://cloudfoundry/noble:1.0', silentLogger);
     });
 
@@ -116,11 +125,13 @@ describe('StemcellStore', () => {
       await mkdir(dir);
       await writeFile(join(dir, 'image'), '');
       await writeManifest(join(dir, 'image'), { formats: ['warden-light'] });
-      const cid = await createStemcellImporter({ stemcellsDir: fixture.stemcellsDir, stateDir: fixture.stateDir, newId: randomUUID, locks: fixture.locks, expand: true }).importStemcell(
-        join(dir, 'image'),
-        { image_reference: 'library/ubuntu' },
-        silentLogger,
-      );
+      const cid = await createStemcellImporter({
+        stemcellsDir: fixture.stemcellsDir,
+        stateDir: fixture.stateDir,
+        newId: randomUUID,
+        locks: fixture.locks,
+        expand: true,
+      }).importStemcell(join(dir, 'image'), { image_reference: 'library/ubuntu' }, silentLogger);
       assert.equal((await store.find(cid))?.kind, 'docker');
       await store.delete(cid, silentLogger);
       assert.equal(await store.find(cid), undefined);

@@ -89,7 +89,10 @@ describe('TarWalker', () => {
     await mkdir(tree);
     await writeFile(join(tree, 'big-file'), randomBytes(100_000));
     const archive = execFileSync('tar', ['--format', 'gnu', '-cf', '-', '-C', tree, 'big-file']);
-    assert.throws(() => walk(archive.subarray(0, 50_000), 4096), /cut short in the data of 'big-file' \(entry 1\): \d+ more bytes expected after byte 50000/);
+    assert.throws(
+      () => walk(archive.subarray(0, 50_000), 4096),
+      /cut short in the data of 'big-file' \(entry 1\): \d+ more bytes expected after byte 50000/,
+    );
   });
 
   it('refuses a corrupt header checksum, a bad size field, a lone zero block and data after the end', () => {

@@ -53,7 +53,8 @@ export function agentMbus(target: AgentMbusTarget): AgentMbus {
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            if (res.statusCode !== 200) return reject(new Error(`agent answered ${method} with HTTP ${String(res.statusCode)}: ${text.slice(0, 500)}`));
+            if (res.statusCode !== 200)
+              return reject(new Error(`agent answered ${method} with HTTP ${String(res.statusCode)}: ${text.slice(0, 500)}`));
             let reply: { value?: unknown; exception?: { message?: string } };
             try {
               reply = JSON.parse(text) as typeof reply;
@@ -78,7 +79,8 @@ export function agentMbus(target: AgentMbusTarget): AgentMbus {
       const state = value as { agent_task_id?: string; state?: string } | null;
       if (state === null || typeof state !== 'object' || state.state !== 'running') return value;
       if (state.agent_task_id === undefined) throw new Error(`agent ${method}: running task without agent_task_id`);
-      if (Date.now() > deadline) throw new Error(`agent ${method}: task ${state.agent_task_id} still running after ${String(options.timeoutMs ?? 120_000)} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`agent ${method}: task ${state.agent_task_id} still running after ${String(options.timeoutMs ?? 120_000)} ms`);
       await sleep(options.pollMs ?? 200);
       value = await send('get_task', [state.agent_task_id]);
     }

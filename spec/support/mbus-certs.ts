@@ -21,10 +21,51 @@ export async function makeMbusCert(ips: string[] = ['127.0.0.1']): Promise<MbusC
   const dir = await mkdtemp(join(tmpdir(), 'mbus-cert-'));
   try {
     const file = (name: string): string => join(dir, name);
-    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=garden-cpi-test-ca', '-keyout', file('ca.key'), '-out', file('ca.pem')]);
-    await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=bosh-agent', '-keyout', file('agent.key'), '-out', file('agent.csr')]);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=garden-cpi-test-ca',
+      '-keyout',
+      file('ca.key'),
+      '-out',
+      file('ca.pem'),
+    ]);
+    await run('openssl', [
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=bosh-agent',
+      '-keyout',
+      file('agent.key'),
+      '-out',
+      file('agent.csr'),
+    ]);
     await writeFile(file('ext.cnf'), `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}\n`);
-    await run('openssl', ['x509', '-req', '-in', file('agent.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', file('ext.cnf'), '-out', file('agent.pem')]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      file('agent.csr'),
+      '-CA',
+      file('ca.pem'),
+      '-CAkey',
+      file('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      file('ext.cnf'),
+      '-out',
+      file('agent.pem'),
+    ]);
     const [ca, certificate, privateKey] = await Promise.all(['ca.pem', 'agent.pem', 'agent.key'].map((name) => readFile(file(name), 'utf8')));
     return { ca: ca ?? '', certificate: certificate ?? '', private_key: privateKey ?? '' };
   } finally {

@@ -12,7 +12,15 @@ import { RUN_HEAD, type RawServer, jsonResponse, startRawServer } from '../garde
 // nothing: the records stay and the next create_vm destroys the late container.
 
 const MANUAL_NETWORK = {
-  default: { type: 'manual', ip: '10.244.0.34', netmask: '255.255.255.0', gateway: '10.244.0.1', dns: ['8.8.8.8'], default: ['dns', 'gateway'], cloud_properties: {} },
+  default: {
+    type: 'manual',
+    ip: '10.244.0.34',
+    netmask: '255.255.255.0',
+    gateway: '10.244.0.1',
+    dns: ['8.8.8.8'],
+    default: ['dns', 'gateway'],
+    cloud_properties: {},
+  },
 };
 const NOT_FOUND = (handle: string) =>
   `{"Type":"ContainerNotFoundError","Message":"unknown handle: ${handle}","Handle":"${handle}","ProcessID":"","Binary":""}\n`;
@@ -56,10 +64,19 @@ describe('create_vm whose Garden create times out', () => {
     stateDir = actions.state_dir ?? '';
     await mkdir(join(actions.stemcells_dir ?? '', 'sc-runit/usr/sbin'), { recursive: true });
     await writeFile(join(actions.stemcells_dir ?? '', 'sc-runit/usr/sbin/runsvdir-start'), '#!/bin/sh\n', { mode: 0o755 });
-    await writeFile(configPath, JSON.stringify({
-      ...made.config,
-      warden: { connect_network: 'tcp', connect_address: server.address, garden_init_path: null, request_timeout_seconds: 2, long_request_timeout_seconds: 1 },
-    }));
+    await writeFile(
+      configPath,
+      JSON.stringify({
+        ...made.config,
+        warden: {
+          connect_network: 'tcp',
+          connect_address: server.address,
+          garden_init_path: null,
+          request_timeout_seconds: 2,
+          long_request_timeout_seconds: 1,
+        },
+      }),
+    );
   });
   after(async () => {
     await server.close();

@@ -42,7 +42,11 @@ describe('GuestMounts.unmountDevices (inside a mount namespace)', () => {
         const script = `${prepare}\n"$0" "$@"; status=$?\n${afterwards}\nexit $status`;
         const result = await run('unshare', ['-m', '--propagation', 'private', '/bin/sh', '-c', script, spec.path, ...(spec.args ?? [])]).then(
           ({ stdout, stderr }) => ({ exitStatus: 0, stdout, stderr }),
-          (error: { code?: number; stdout?: string; stderr?: string }) => ({ exitStatus: error.code ?? 1, stdout: error.stdout ?? '', stderr: error.stderr ?? '' }),
+          (error: { code?: number; stdout?: string; stderr?: string }) => ({
+            exitStatus: error.code ?? 1,
+            stdout: error.stdout ?? '',
+            stderr: error.stderr ?? '',
+          }),
         );
         return result;
       },
@@ -54,7 +58,10 @@ describe('GuestMounts.unmountDevices (inside a mount namespace)', () => {
     const dev = join(dir, 'warden cpi dev', 'disk');
     const check = `echo "left: $(grep -c ' ${number} ' /proc/self/mountinfo)"`;
     const calls: string[] = [];
-    const guest = createGuestMounts({ garden: namespaceGarden(`mkdir -p '${store}' '${dev}' && mount ${device} '${dev}' && mount --bind '${dev}' '${store}'`, check, calls), logger: silentLogger });
+    const guest = createGuestMounts({
+      garden: namespaceGarden(`mkdir -p '${store}' '${dev}' && mount ${device} '${dev}' && mount --bind '${dev}' '${store}'`, check, calls),
+      logger: silentLogger,
+    });
     const unmounted = await guest.unmountDevices('vm-1', [number]);
     assert.deepEqual(calls, ['vm-1']);
     // The script's own lines, then the check's.

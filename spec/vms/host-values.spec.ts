@@ -11,7 +11,9 @@ import { BUNDLE, type CpiRun, runCpi } from '../../testkit/cpi-process';
 import { NO_LEAKS } from '../../testkit/leak-checker';
 
 // A manual network without `dns`, default for dns: create_vm backfills it from the host.
-const NETWORKS = { default: { type: 'manual', ip: '10.244.0.40', netmask: '255.255.255.0', gateway: '10.244.0.1', default: ['dns', 'gateway'], cloud_properties: {} } };
+const NETWORKS = {
+  default: { type: 'manual', ip: '10.244.0.40', netmask: '255.255.255.0', gateway: '10.244.0.1', default: ['dns', 'gateway'], cloud_properties: {} },
+};
 
 describe('host values handed to a VM', () => {
   it('knows loopback addresses', () => {
@@ -27,7 +29,9 @@ describe('host values handed to a VM', () => {
     const files = (map: Record<string, string>) => ({ readFile: async (path: string) => map[path], logger: silentLogger });
     assert.deepEqual(await hostNameservers(files({ '/etc/resolv.conf': 'nameserver 10.0.0.2\nnameserver 127.0.0.1\n' })), ['10.0.0.2']);
     assert.deepEqual(
-      await hostNameservers(files({ '/etc/resolv.conf': 'nameserver 127.0.0.53\n', '/run/systemd/resolve/resolv.conf': 'nameserver 10.0.0.3\nnameserver ::1\n' })),
+      await hostNameservers(
+        files({ '/etc/resolv.conf': 'nameserver 127.0.0.53\n', '/run/systemd/resolve/resolv.conf': 'nameserver 10.0.0.3\nnameserver ::1\n' }),
+      ),
       ['10.0.0.3'],
     );
     assert.deepEqual(await hostNameservers(files({ '/etc/resolv.conf': 'nameserver 127.0.0.53\n' })), []);
@@ -35,12 +39,24 @@ describe('host values handed to a VM', () => {
   });
 
   it('refuses agent options on a loopback address, naming the key and hiding credentials', () => {
-    assertReachableAgentOptions({ mbus: 'nats://nats:pw@10.254.50.4:4222', ntp: ['time.example.com'], blobstore: { options: { endpoint: 'http://10.254.50.4:25250' } } });
+    assertReachableAgentOptions({
+      mbus: 'nats://nats:pw@10.254.50.4:4222',
+      ntp: ['time.example.com'],
+      blobstore: { options: { endpoint: 'http://10.254.50.4:25250' } },
+    });
     assertReachableAgentOptions({ mbus: 'https://mbus:pw@0.0.0.0:6868', ntp: [] });
     assert.throws(
-      () => assertReachableAgentOptions({ mbus: 'nats://nats:secret-pw@127.0.0.1:4222', ntp: ['127.0.0.1'], blobstore: { options: { endpoint: 'http://localhost:25250' } } }),
+      () =>
+        assertReachableAgentOptions({
+          mbus: 'nats://nats:secret-pw@127.0.0.1:4222',
+          ntp: ['127.0.0.1'],
+          blobstore: { options: { endpoint: 'http://localhost:25250' } },
+        }),
       (error: Error) => {
-        assert.match(error.message, /agent\.mbus "nats:\/\/<redacted>@127\.0\.0\.1:4222", agent\.ntp\[0\] "127\.0\.0\.1", agent\.blobstore\.options\.endpoint "http:\/\/localhost:25250": a loopback address/);
+        assert.match(
+          error.message,
+          /agent\.mbus "nats:\/\/<redacted>@127\.0\.0\.1:4222", agent\.ntp\[0\] "127\.0\.0\.1", agent\.blobstore\.options\.endpoint "http:\/\/localhost:25250": a loopback address/,
+        );
         assert.doesNotMatch(error.message, /secret-pw/);
         return true;
       },
@@ -90,11 +106,33 @@ describe('DNS backfill through bin/cpi (private mount namespace per case)', () =
       'if [ -n "$5" ]; then mkdir -p /run/systemd/resolve && cp "$5" /run/systemd/resolve/resolv.conf; fi',
       'exec "$4" "$3" "$2"',
     ].join('\n');
-    const body = JSON.stringify({ method: 'create_vm', arguments: [`agent-${name}`, stemcellCid, {}, NETWORKS, [], {}], context: { director_uuid: 'dns', request_id: `cpi-${name}` }, api_version: 2 });
+    const body = JSON.stringify({
+      method: 'create_vm',
+      arguments: [`agent-${name}`, stemcellCid, {}, NETWORKS, [], {}],
+      context: { director_uuid: 'dns', request_id: `cpi-${name}` },
+      api_version: 2,
+    });
     const run = await new Promise<CpiRun>((resolve, reject) => {
-      const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', stub, env.configPath, BUNDLE, process.execPath, upstream === undefined ? '' : upstreamFile], {
-        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-      });
+      const child = spawn(
+        'unshare',
+        [
+          '-m',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          script,
+          'sh',
+          stub,
+          env.configPath,
+          BUNDLE,
+          process.execPath,
+          upstream === undefined ? '' : upstreamFile,
+        ],
+        {
+          env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        },
+      );
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -111,7 +149,9 @@ describe('DNS backfill through bin/cpi (private mount namespace per case)', () =
     });
     assert.equal(run.response.error, null, `${JSON.stringify(run.response.error)}; stderr: ${run.stderr}`);
     const [vm, networks] = run.response.result as [string, { default: { dns?: unknown } }];
-    const settings = JSON.parse(await readFile(join(env.dirs.stateDir, 'vms', vm, 'agent-settings.json'), 'utf8')) as { networks: { default: { dns?: unknown } } };
+    const settings = JSON.parse(await readFile(join(env.dirs.stateDir, 'vms', vm, 'agent-settings.json'), 'utf8')) as {
+      networks: { default: { dns?: unknown } };
+    };
     await env.ok('delete_vm', [vm]);
     return { run, dns: networks.default.dns, settingsDns: settings.networks.default.dns };
   }
@@ -148,11 +188,22 @@ describe('DNS backfill through bin/cpi (private mount namespace per case)', () =
   it('agent options on a loopback address (mbus, ntp) are refused by create_vm, touching nothing', async () => {
     const config = JSON.parse(await readFile(env.configPath, 'utf8')) as Record<string, unknown>;
     const loopbackConfig = join(work, 'loopback-agent.json');
-    await writeFile(loopbackConfig, JSON.stringify({ ...config, agent: { mbus: 'nats://nats:nats-pw@127.0.0.1:4222', ntp: ['127.0.0.1', 'time.example.com'] } }));
-    const body = JSON.stringify({ method: 'create_vm', arguments: ['agent-lo', stemcellCid, {}, NETWORKS, [], {}], context: { director_uuid: 'dns' }, api_version: 2 });
+    await writeFile(
+      loopbackConfig,
+      JSON.stringify({ ...config, agent: { mbus: 'nats://nats:nats-pw@127.0.0.1:4222', ntp: ['127.0.0.1', 'time.example.com'] } }),
+    );
+    const body = JSON.stringify({
+      method: 'create_vm',
+      arguments: ['agent-lo', stemcellCid, {}, NETWORKS, [], {}],
+      context: { director_uuid: 'dns' },
+      api_version: 2,
+    });
     const run = await runCpi(loopbackConfig, body);
     assert.equal(run.response.error?.type, 'Bosh::Clouds::CloudError', run.stdout);
-    assert.match(run.response.error?.message ?? '', /agent\.mbus "nats:\/\/<redacted>@127\.0\.0\.1:4222", agent\.ntp\[0\] "127\.0\.0\.1": a loopback address, which a container cannot reach/);
+    assert.match(
+      run.response.error?.message ?? '',
+      /agent\.mbus "nats:\/\/<redacted>@127\.0\.0\.1:4222", agent\.ntp\[0\] "127\.0\.0\.1": a loopback address, which a container cannot reach/,
+    );
     assert.deepEqual(env.garden.containerHandles(), []);
     assert.deepEqual(await env.leaks(), NO_LEAKS);
   });

@@ -33,9 +33,12 @@ describe('iptables port forwarding (real iptables in a private netns)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('adds upstream-shaped DNAT rules tagged with the VM cid and removes only that VM\'s rules', async () => {
+  it("adds upstream-shaped DNAT rules tagged with the VM cid and removes only that VM's rules", async () => {
     const ports = createIptablesPortForwarding(inNetns, createFileLocks(join(dir, 'locks'), silentLogger), silentLogger);
-    await ports.forward('vm-a', '10.244.0.34', [parsePortMapping({ host: '80', container: '8080' }), parsePortMapping({ host: '1000:1010', protocol: 'udp' })]);
+    await ports.forward('vm-a', '10.244.0.34', [
+      parsePortMapping({ host: '80', container: '8080' }),
+      parsePortMapping({ host: '1000:1010', protocol: 'udp' }),
+    ]);
     await ports.forward('vm-b', '10.244.0.35', [parsePortMapping({ host: '22' })]);
     const rules = natRules();
     assert.equal(rules.length, 3);
@@ -46,7 +49,10 @@ describe('iptables port forwarding (real iptables in a private netns)', () => {
     assert.ok(rules.some((rule) => rule.includes('-p udp') && rule.includes('--dport 1000:1010') && rule.includes('10.244.0.34:1000-1010')));
 
     await ports.removeForwarded('vm-a');
-    assert.deepEqual(natRules().map((rule) => rule.includes('vm-b')), [true]);
+    assert.deepEqual(
+      natRules().map((rule) => rule.includes('vm-b')),
+      [true],
+    );
     await ports.removeForwarded('vm-a'); // nothing left: still fine
     await ports.removeForwarded('vm-b');
     assert.deepEqual(natRules(), []);

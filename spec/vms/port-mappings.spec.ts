@@ -28,9 +28,21 @@ describe('port mappings (upstream semantics)', () => {
 
 describe('vm cloud properties', () => {
   it('accepts numbers or strings for ports, maps sizes to Garden units and ignores unknown keys', () => {
-    const parsed = vmCloudPropertiesSchema.parse({ ports: [{ host: 6868 }, { host: '80', container: 8080 }], memory_mb: 512, cpu: 2, ephemeral_disk_mb: 100, instance_type: 'x' });
+    const parsed = vmCloudPropertiesSchema.parse({
+      ports: [{ host: 6868 }, { host: '80', container: 8080 }],
+      memory_mb: 512,
+      cpu: 2,
+      ephemeral_disk_mb: 100,
+      instance_type: 'x',
+    });
     const resources = toVmResources(parsed);
-    assert.deepEqual(resources.ports.map((p) => [p.host.start, p.container.start]), [[6868, 6868], [80, 8080]]);
+    assert.deepEqual(
+      resources.ports.map((p) => [p.host.start, p.container.start]),
+      [
+        [6868, 6868],
+        [80, 8080],
+      ],
+    );
     assert.equal(resources.memoryBytes, 512 * 1024 * 1024);
     assert.equal(resources.cpuWeight, 2048);
     assert.equal(resources.diskBytes, 100 * 1024 * 1024);

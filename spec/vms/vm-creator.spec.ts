@@ -33,7 +33,18 @@ class FakeGarden implements Pick<GardenClient, 'create' | 'info' | 'runDetached'
   }
   async info() {
     if (this.failAt === 'info') throw this.failWith();
-    return { State: 'active', Events: [], HostIP: '10.254.0.1', ContainerIP: '10.254.0.2', ContainerIPv6: '', ExternalIP: '', ContainerPath: '', ProcessIDs: [], Properties: {}, MappedPorts: [] };
+    return {
+      State: 'active',
+      Events: [],
+      HostIP: '10.254.0.1',
+      ContainerIP: '10.254.0.2',
+      ContainerIPv6: '',
+      ExternalIP: '',
+      ContainerPath: '',
+      ProcessIDs: [],
+      Properties: {},
+      MappedPorts: [],
+    };
   }
   async runDetached(_handle: string, spec: ProcessSpec) {
     if (this.failAt === 'run') throw this.failWith();
@@ -100,7 +111,12 @@ describe('VmCreator', () => {
       gardenInitPath: async () => '/usr/bin/true',
       garden,
       mounts,
-      settings: createAgentSettingsStore({ dirs: actions, locks, legacy: { fetch: async () => undefined, deliver: async () => undefined }, logger: silentLogger }),
+      settings: createAgentSettingsStore({
+        dirs: actions,
+        locks,
+        legacy: { fetch: async () => undefined, deliver: async () => undefined },
+        logger: silentLogger,
+      }),
       ports,
       records,
       rootfs: createVmRootfs({ dirs: actions, runner }),
@@ -143,8 +159,14 @@ describe('VmCreator', () => {
     const dynamicAddress = { ip: '10.254.0.2', netmask: '255.255.255.252', gateway: '10.254.0.1', prefix: '30' };
     assert.deepEqual(pick(created.networks.default ?? {}, Object.keys(dynamicAddress)), dynamicAddress);
     for (const file of ['agent-settings.json', 'agent-env.json']) {
-      const settings = JSON.parse(await readFile(join(dir, 'state', 'vms', 'vm-1', file), 'utf8')) as { networks: Record<string, Record<string, unknown>> };
-      assert.deepEqual(pick(settings.networks.default ?? {}, [...Object.keys(dynamicAddress), 'preconfigured']), { ...dynamicAddress, preconfigured: true }, file);
+      const settings = JSON.parse(await readFile(join(dir, 'state', 'vms', 'vm-1', file), 'utf8')) as {
+        networks: Record<string, Record<string, unknown>>;
+      };
+      assert.deepEqual(
+        pick(settings.networks.default ?? {}, [...Object.keys(dynamicAddress), 'preconfigured']),
+        { ...dynamicAddress, preconfigured: true },
+        file,
+      );
     }
     assert.equal(garden.created.length, 1);
     assert.equal(garden.created[0]?.network, '');
@@ -153,7 +175,19 @@ describe('VmCreator', () => {
     assert.match(garden.runs[0]?.args?.[1] ?? '', /exec env -i \/usr\/sbin\/runsvdir-start/);
     assert.ok((await mounts.mountsUnder(join(dir, 'ephemeral', 'vm-1'))).length > 0, 'ephemeral dir bind-mounted');
     // Clean up for the next tests.
-    await createVmTeardown({ dirs: { host_ephemeral_bind_mounts_dir: join(dir, 'ephemeral'), host_persistent_bind_mounts_dir: join(dir, 'persistent'), state_dir: join(dir, 'state') }, containers: { destroyIfExists: async () => true }, ports, mounts, records: { read: async () => undefined }, locks: createFileLocks(join(dir, 'locks'), silentLogger), logger: silentLogger }).deleteVm('vm-1');
+    await createVmTeardown({
+      dirs: {
+        host_ephemeral_bind_mounts_dir: join(dir, 'ephemeral'),
+        host_persistent_bind_mounts_dir: join(dir, 'persistent'),
+        state_dir: join(dir, 'state'),
+      },
+      containers: { destroyIfExists: async () => true },
+      ports,
+      mounts,
+      records: { read: async () => undefined },
+      locks: createFileLocks(join(dir, 'locks'), silentLogger),
+      logger: silentLogger,
+    }).deleteVm('vm-1');
     assert.deepEqual(await hostLeftovers(), []);
   });
 
@@ -176,7 +210,11 @@ describe('VmCreator', () => {
     assert.equal(await readFile(join(stemcell, 'etc', 'os-release'), 'utf8'), 'stemcell\n');
     for (const { vmCid } of [first, second]) {
       await createVmTeardown({
-        dirs: { host_ephemeral_bind_mounts_dir: join(dir, 'ephemeral'), host_persistent_bind_mounts_dir: join(dir, 'persistent'), state_dir: join(dir, 'state') },
+        dirs: {
+          host_ephemeral_bind_mounts_dir: join(dir, 'ephemeral'),
+          host_persistent_bind_mounts_dir: join(dir, 'persistent'),
+          state_dir: join(dir, 'state'),
+        },
         containers: { destroyIfExists: async () => true },
         ports,
         mounts,

@@ -63,14 +63,30 @@ describe('VmFinder', () => {
     const streamGone = new GardenError('unknown handle: x', { route: 'GET /containers/x/files', status: 500 });
     const runGone = new GardenError('container x not found', { route: 'POST /containers/x/processes', status: 500 });
     const other = new GardenError('disk full', { route: 'PUT /containers/x/stop', status: 500 });
-    assert.deepEqual([notFound, stopGone, streamGone, runGone, other, new Error('pid not found')].map(isMissingContainer), [true, true, true, true, false, false]);
+    assert.deepEqual([notFound, stopGone, streamGone, runGone, other, new Error('pid not found')].map(isMissingContainer), [
+      true,
+      true,
+      true,
+      true,
+      false,
+      false,
+    ]);
 
     const finder = createVmFinder({ garden, dirs });
     assert.deepEqual(await finder.tryContainer('x', async () => 7), { found: true, value: 7 });
     assert.deepEqual(await finder.tryContainer('x', () => Promise.reject(stopGone)), { found: false });
-    await assert.rejects(finder.tryContainer('x', () => Promise.reject(other)), /disk full/);
-    await assert.rejects(finder.onContainer('restarted', () => Promise.reject(streamGone)), /^VMNotFound: VM 'restarted' not found: Garden has no container/);
-    await assert.rejects(finder.onContainer('x', () => Promise.reject(notFound)), /^VMNotFound: VM 'x' not found: no such VM$/);
+    await assert.rejects(
+      finder.tryContainer('x', () => Promise.reject(other)),
+      /disk full/,
+    );
+    await assert.rejects(
+      finder.onContainer('restarted', () => Promise.reject(streamGone)),
+      /^VMNotFound: VM 'restarted' not found: Garden has no container/,
+    );
+    await assert.rejects(
+      finder.onContainer('x', () => Promise.reject(notFound)),
+      /^VMNotFound: VM 'x' not found: no such VM$/,
+    );
   });
 
   it('refuses a cid that is not a plain id before touching a path or Garden', async () => {

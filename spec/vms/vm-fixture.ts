@@ -76,7 +76,11 @@ export async function startVmFixture(
     ...options.configOverrides,
   } as unknown as VmFixture['config'];
   await writeFile(configPath, JSON.stringify(fullConfig));
-  const emulator = await startGardenEmulator({ listen: { socketPath }, stateDir: join(dir, 'garden-state'), processMode: options.processMode ?? 'scripted' });
+  const emulator = await startGardenEmulator({
+    listen: { socketPath },
+    stateDir: join(dir, 'garden-state'),
+    processMode: options.processMode ?? 'scripted',
+  });
   execFileSync('ip', ['netns', 'add', netns]);
 
   const fixture: VmFixture = {
@@ -89,7 +93,13 @@ export async function startVmFixture(
     call: (method, args, extra = {}) => runIn(netns, configPath, request(method, args, { api_version: 2, ...extra })).result,
     spawnCall(method, args) {
       const { child, result } = runIn(netns, configPath, request(method, args, { api_version: 2 }));
-      return { child, done: result.then(() => undefined, () => undefined) };
+      return {
+        child,
+        done: result.then(
+          () => undefined,
+          () => undefined,
+        ),
+      };
     },
     natRules: () =>
       execFileSync('ip', ['netns', 'exec', netns, 'iptables-save', '-t', 'nat'], { encoding: 'utf8' })

@@ -61,7 +61,10 @@ describe('VM lifecycle through the bundle', () => {
     assert.match(cid, /^[0-9a-f-]{36}$/);
     assert.deepEqual(networks, MANUAL_NETWORK, 'networks as sent (DNS already set: nothing backfilled)');
     assert.equal(created.connections, 2);
-    assert.deepEqual(created.requests.map((r) => `${r.method} ${r.path}`), ['POST /containers', `POST /containers/${cid}/processes`]);
+    assert.deepEqual(
+      created.requests.map((r) => `${r.method} ${r.path}`),
+      ['POST /containers', `POST /containers/${cid}/processes`],
+    );
 
     const ephemeral = join(actions.host_ephemeral_bind_mounts_dir!, cid);
     const persistent = join(actions.host_persistent_bind_mounts_dir!, cid);
@@ -84,7 +87,10 @@ describe('VM lifecycle through the bundle', () => {
     const start = created.requests[1]?.body as { path: string; args: string[]; user: string };
     assert.equal(start.path, '/bin/sh');
     assert.equal(start.user, 'root');
-    assert.match(start.args[1] ?? '', /umount \/etc\/resolv\.conf[\s\S]*mkdir -p \/var\/vcap\/data\/sys[\s\S]*exec env -i \/usr\/sbin\/runsvdir-start$/);
+    assert.match(
+      start.args[1] ?? '',
+      /umount \/etc\/resolv\.conf[\s\S]*mkdir -p \/var\/vcap\/data\/sys[\s\S]*exec env -i \/usr\/sbin\/runsvdir-start$/,
+    );
     // Detached: the CPI never waited for an exit status (the process is still running in the emulator).
     assert.equal(fx.emulator.containerState(cid)?.processes[0]?.state, 'running');
 
@@ -157,11 +163,22 @@ describe('VM lifecycle through the bundle', () => {
   });
 
   it('dynamic network: "" to Garden, DNS backfilled from the host, ports DNAT to the assigned IP (3 connections)', async () => {
-    const props = { ports: [{ host: 2222, container: 22 }, { host: '1000:1002', protocol: 'udp' }], memory_mb: 256, cpu: 1, ephemeral_disk_mb: 64 };
+    const props = {
+      ports: [
+        { host: 2222, container: 22 },
+        { host: '1000:1002', protocol: 'udp' },
+      ],
+      memory_mb: 256,
+      cpu: 1,
+      ephemeral_disk_mb: 64,
+    };
     const created = await counted('create_vm', ['agent-2', RUNIT_STEMCELL, props, DYNAMIC_NETWORK, [], {}]);
     assert.equal(created.response.error, null, created.run.stderr);
     const [cid, networks] = created.response.result as [string, { default: { dns?: string[] } }];
-    assert.deepEqual(created.requests.map((r) => `${r.method} ${r.path}`), ['POST /containers', `GET /containers/${cid}/info`, `POST /containers/${cid}/processes`]);
+    assert.deepEqual(
+      created.requests.map((r) => `${r.method} ${r.path}`),
+      ['POST /containers', `GET /containers/${cid}/info`, `POST /containers/${cid}/processes`],
+    );
     assert.equal(created.connections, 3);
     const body = created.requests[0]?.body as Json;
     assert.equal(body.network, '');
@@ -173,14 +190,20 @@ describe('VM lifecycle through the bundle', () => {
       pid_limits: {},
     });
     const resolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-    const hostDns = resolv.split('\n').filter((l) => /^\s*nameserver\s/.test(l)).map((l) => l.trim().split(/\s+/)[1]);
+    const hostDns = resolv
+      .split('\n')
+      .filter((l) => /^\s*nameserver\s/.test(l))
+      .map((l) => l.trim().split(/\s+/)[1]);
     assert.deepEqual(networks.default.dns, hostDns);
 
     const containerIp = fx.emulator.containerState(cid)?.network.containerIp ?? '';
     const rules = fx.natRules();
     assert.equal(rules.length, 2, rules.join('\n'));
     assert.ok(rules.every((rule) => rule.includes(`bosh-warden-cpi-${cid}`)));
-    assert.ok(rules.some((rule) => rule.includes('--dport 2222') && rule.includes(`--to-destination ${containerIp}:22`)), `${containerIp}: ${rules.join('\n')}`);
+    assert.ok(
+      rules.some((rule) => rule.includes('--dport 2222') && rule.includes(`--to-destination ${containerIp}:22`)),
+      `${containerIp}: ${rules.join('\n')}`,
+    );
 
     await fx.call('delete_vm', [cid]);
     await assertNothingLeft();
@@ -188,7 +211,9 @@ describe('VM lifecycle through the bundle', () => {
 
   it('concurrent create_vm and delete_vm calls (separate processes) keep every rule and leave nothing', async () => {
     const creates = await Promise.all(
-      [0, 1, 2, 3].map((i) => fx.call('create_vm', [`agent-p${i}`, RUNIT_STEMCELL, { ports: [{ host: 3000 + i }, { host: 4000 + i }] }, DYNAMIC_NETWORK, [], {}])),
+      [0, 1, 2, 3].map((i) =>
+        fx.call('create_vm', [`agent-p${i}`, RUNIT_STEMCELL, { ports: [{ host: 3000 + i }, { host: 4000 + i }] }, DYNAMIC_NETWORK, [], {}]),
+      ),
     );
     const cids = creates.map((run) => {
       assert.equal(run.response.error, null, run.stderr);
@@ -231,7 +256,10 @@ describe('VM lifecycle through the bundle', () => {
 
     const reboot = await counted('reboot_vm', [cid]);
     assert.equal(reboot.response.error, null);
-    assert.deepEqual(reboot.requests.map((r) => `${r.method} ${r.path}`), [`PUT /containers/${cid}/stop`, `POST /containers/${cid}/processes`]);
+    assert.deepEqual(
+      reboot.requests.map((r) => `${r.method} ${r.path}`),
+      [`PUT /containers/${cid}/stop`, `POST /containers/${cid}/processes`],
+    );
     assert.deepEqual(reboot.requests[0]?.body, { kill: false });
     await fx.call('delete_vm', [cid]);
     await assertNothingLeft();
@@ -278,12 +306,47 @@ describe('VM lifecycle through the bundle', () => {
     await assertNothingLeft();
   });
 
-  const failures: { name: string; fault?: Parameters<VmFixture['emulator']['injectFault']>[0]; props?: Json; network?: Json; type: string; retry: boolean }[] = [
-    { name: 'Garden create fails', fault: { method: 'POST', path: '/containers', message: 'insufficient subnets remaining in the pool' }, type: 'Bosh::Clouds::CloudError', retry: false },
-    { name: 'Garden drops the create', fault: { method: 'POST', path: '/containers', drop: true }, type: 'Bosh::Clouds::VMCreationFailed', retry: true },
-    { name: 'Garden is unavailable at the check', fault: { method: 'GET', path: '/containers/:handle/info', errorType: 'ServiceUnavailableError', message: 'busy' }, network: DYNAMIC_NETWORK, props: { ports: [{ host: 80 }] }, type: 'Bosh::Clouds::VMCreationFailed', retry: true },
-    { name: 'a port rule fails', props: { ports: [{ host: 80 }, { host: 81, protocol: 'no-such-protocol' }] }, type: 'Bosh::Clouds::CloudError', retry: false },
-    { name: 'the agent start fails', fault: { method: 'POST', path: '/containers/:handle/processes', message: 'container init PID was 0' }, props: { ports: [{ host: 80 }] }, type: 'Bosh::Clouds::CloudError', retry: false },
+  const failures: {
+    name: string;
+    fault?: Parameters<VmFixture['emulator']['injectFault']>[0];
+    props?: Json;
+    network?: Json;
+    type: string;
+    retry: boolean;
+  }[] = [
+    {
+      name: 'Garden create fails',
+      fault: { method: 'POST', path: '/containers', message: 'insufficient subnets remaining in the pool' },
+      type: 'Bosh::Clouds::CloudError',
+      retry: false,
+    },
+    {
+      name: 'Garden drops the create',
+      fault: { method: 'POST', path: '/containers', drop: true },
+      type: 'Bosh::Clouds::VMCreationFailed',
+      retry: true,
+    },
+    {
+      name: 'Garden is unavailable at the check',
+      fault: { method: 'GET', path: '/containers/:handle/info', errorType: 'ServiceUnavailableError', message: 'busy' },
+      network: DYNAMIC_NETWORK,
+      props: { ports: [{ host: 80 }] },
+      type: 'Bosh::Clouds::VMCreationFailed',
+      retry: true,
+    },
+    {
+      name: 'a port rule fails',
+      props: { ports: [{ host: 80 }, { host: 81, protocol: 'no-such-protocol' }] },
+      type: 'Bosh::Clouds::CloudError',
+      retry: false,
+    },
+    {
+      name: 'the agent start fails',
+      fault: { method: 'POST', path: '/containers/:handle/processes', message: 'container init PID was 0' },
+      props: { ports: [{ host: 80 }] },
+      type: 'Bosh::Clouds::CloudError',
+      retry: false,
+    },
   ];
   for (const failure of failures) {
     it(`rolls everything back when ${failure.name}`, async () => {

@@ -32,7 +32,10 @@ describe('VmTeardown', () => {
     const disk = join(dir, 'p', 'vm-1', 'disk-1');
     await mkdir(disk, { recursive: true });
     await writeFile(join(disk, 'precious'), 'data');
-    const stuck = { unmountRecursive: async () => undefined, mountsUnder: async (d: string) => (d.includes('/p/') ? [{ target: disk, source: '/dev/loop9' }] : []) };
+    const stuck = {
+      unmountRecursive: async () => undefined,
+      mountsUnder: async (d: string) => (d.includes('/p/') ? [{ target: disk, source: '/dev/loop9' }] : []),
+    };
     await assert.rejects(teardown(stuck, []).deleteVm('vm-1'), /Still mounted under .*vm-1.*disk-1/);
     assert.ok(await stat(join(disk, 'precious')), 'nothing deleted');
   });

@@ -39,7 +39,9 @@ export async function attachDisk(deps: AttachDiskDeps, [vmCid, diskCid]: z.infer
       const here = mounts.some((mount) => mount.vmCid === vmCid);
       const other = mounts.find((mount) => mount.vmCid !== vmCid);
       if (other !== undefined && (other.vmCid !== null || !here)) {
-        throw new CloudError(`Disk '${diskCid}' is already ${other.vmCid === null ? `mounted at '${other.target}'` : `attached to VM '${other.vmCid}'`}`);
+        throw new CloudError(
+          `Disk '${diskCid}' is already ${other.vmCid === null ? `mounted at '${other.target}'` : `attached to VM '${other.vmCid}'`}`,
+        );
       }
       // Two mounts of one ext4 image would corrupt it, and a container may still hold it after a detach.
       const stray = here ? [] : await deps.attachments.strayMounts(diskCid);

@@ -4,9 +4,7 @@ import { cloudProperties, diskSizeMb, plainId } from './shared-schemas';
 import type { DiskImages } from '../disks/disk-images';
 
 /** `[size_mb, cloud_properties, vm_cid|null]`; the VM is only a placement hint, meaningless on one host. */
-export const createDiskArgs = z
-  .tuple([diskSizeMb, cloudProperties, plainId.nullable().optional()])
-  .rest(z.unknown());
+export const createDiskArgs = z.tuple([diskSizeMb, cloudProperties, plainId.nullable().optional()]).rest(z.unknown());
 
 export interface CreateDiskDeps {
   images: Pick<DiskImages, 'create'>;

@@ -5,7 +5,13 @@ import { cloudProperties } from './shared-schemas';
 
 /** create_stemcell(image_path, cloud_properties): cloud_properties may be null (only light stemcells read it). */
 export const createStemcellArgs = z
-  .tuple([z.string().min(1, 'must not be empty').refine((path) => path.startsWith('/'), 'must be an absolute path'), cloudProperties])
+  .tuple([
+    z
+      .string()
+      .min(1, 'must not be empty')
+      .refine((path) => path.startsWith('/'), 'must be an absolute path'),
+    cloudProperties,
+  ])
   .rest(z.unknown());
 
 export interface CreateStemcellDeps {

@@ -10,11 +10,7 @@ export interface DeleteSnapshotDeps {
 }
 
 /** delete_snapshot: removes the copy and its metadata; an unknown cid succeeds. */
-export async function deleteSnapshot(
-  deps: DeleteSnapshotDeps,
-  [snapshotCid]: z.infer<typeof deleteSnapshotArgs>,
-  call: CallContext,
-): Promise<null> {
+export async function deleteSnapshot(deps: DeleteSnapshotDeps, [snapshotCid]: z.infer<typeof deleteSnapshotArgs>, call: CallContext): Promise<null> {
   await deps.snapshots.remove(snapshotCid);
   call.logger.info('Deleted snapshot', { snapshot: snapshotCid });
   return null;

@@ -14,11 +14,7 @@ export interface DeleteStemcellDeps {
 }
 
 /** Idempotent: an unknown cid succeeds (logged); data shared with other cids stays until the last goes. */
-export async function deleteStemcell(
-  deps: DeleteStemcellDeps,
-  [cid]: z.infer<typeof deleteStemcellArgs>,
-  call: CallContext,
-): Promise<null> {
+export async function deleteStemcell(deps: DeleteStemcellDeps, [cid]: z.infer<typeof deleteStemcellArgs>, call: CallContext): Promise<null> {
   await deps.stemcells.delete(cid, call.logger);
   return null;
 }

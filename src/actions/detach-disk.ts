@@ -48,7 +48,9 @@ export async function detachDisk(deps: DetachDiskDeps, [vmCid, diskCid]: z.infer
         stray = await deps.attachments.strayMounts(diskCid);
       }
       if (stray.length > 0) {
-        throw new CloudError(`Disk '${diskCid}' is still mounted inside a container: ${stray.join(', ')}; unmount it there first`, { okToRetry: true });
+        throw new CloudError(`Disk '${diskCid}' is still mounted inside a container: ${stray.join(', ')}; unmount it there first`, {
+          okToRetry: true,
+        });
       }
       if (state === 'gone') {
         // No agent to tell; the VM's settings go with its host state at delete_vm.

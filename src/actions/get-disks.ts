@@ -17,5 +17,7 @@ export interface GetDisksDeps {
  * `[]` when Garden has no container for the VM (a mount left by a container that is gone serves nobody).
  */
 export async function getDisks(deps: GetDisksDeps, [vmCid]: z.infer<typeof getDisksArgs>, _call: CallContext): Promise<string[]> {
-  return withContext(`Listing disks of VM '${vmCid}'`, async () => ((await deps.vms.find(vmCid)) === 'present' ? deps.attachments.disksOf(vmCid) : []));
+  return withContext(`Listing disks of VM '${vmCid}'`, async () =>
+    (await deps.vms.find(vmCid)) === 'present' ? deps.attachments.disksOf(vmCid) : [],
+  );
 }

@@ -179,7 +179,9 @@ export function normaliseConfigKeys(raw: Record<string, unknown>): NormalisedCon
   const actions = config.actions;
   if (isRecord(actions) && actions.agent !== undefined) {
     if (config.agent !== undefined) {
-      return { problem: `${spellings.get('actions.agent')?.where ?? 'actions.agent'}: the agent options are given twice (also as "${spellings.get('agent')?.where ?? 'agent'}"); give them once` };
+      return {
+        problem: `${spellings.get('actions.agent')?.where ?? 'actions.agent'}: the agent options are given twice (also as "${spellings.get('agent')?.where ?? 'agent'}"); give them once`,
+      };
     }
     const { agent, ...rest } = actions;
     config.actions = rest;

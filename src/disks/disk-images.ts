@@ -54,7 +54,9 @@ export function createDiskImages(deps: DiskImagesDeps): DiskImages {
         await ensurePrivateDir(deps.config.state_dir);
         await sweepDeadWritersTempFiles(deps.config.disks_dir, ['creating'], deps.logger);
         try {
-          await inDisksDir(deps.config.disks_dir, `a new ${sizeMb} MiB image`, () => makeExt4Image(deps.runner, building, sizeMb, deps.mkfsExtendedOptions));
+          await inDisksDir(deps.config.disks_dir, `a new ${sizeMb} MiB image`, () =>
+            makeExt4Image(deps.runner, building, sizeMb, deps.mkfsExtendedOptions),
+          );
           await rename(building, image);
         } catch (error) {
           await rm(building, { force: true });

@@ -23,7 +23,8 @@ export async function growDetachedDisk(deps: DiskResizeDeps, diskCid: string, si
       throw new NotSupported(`Resizing disk '${diskCid}' while it is ${where} is not supported`);
     }
     const stray = await deps.attachments.strayMounts(diskCid);
-    if (stray.length > 0) throw new NotSupported(`Resizing disk '${diskCid}' while it is mounted in a container (${stray.join(', ')}) is not supported`);
+    if (stray.length > 0)
+      throw new NotSupported(`Resizing disk '${diskCid}' while it is mounted in a container (${stray.join(', ')}) is not supported`);
     await deps.images.grow(diskCid, sizeMb);
   });
 }

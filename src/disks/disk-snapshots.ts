@@ -22,12 +22,7 @@ export interface DiskSnapshots {
   thawLeftover(diskCid: string): Promise<void>;
 }
 
-export function createDiskSnapshots(deps: {
-  config: DisksConfig;
-  runner: CommandRunner;
-  newId: () => string;
-  logger: Logger;
-}): DiskSnapshots {
+export function createDiskSnapshots(deps: { config: DisksConfig; runner: CommandRunner; newId: () => string; logger: Logger }): DiskSnapshots {
   const { config, runner } = deps;
 
   async function thaw(target: string): Promise<void> {

@@ -23,10 +23,7 @@ export interface ValidationIssue {
 
 /** `['actions', 'ports', 0, 'host']` -> `actions.ports[0].host`; `prefix` goes in front (`arguments[1]`). */
 export function formatIssuePath(path: readonly PropertyKey[], prefix = ''): string {
-  return path.reduce<string>(
-    (out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)),
-    prefix,
-  );
+  return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), prefix);
 }
 
 // Credentials in a URL never go into an error message (the Director copies messages into task logs).

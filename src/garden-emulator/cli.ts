@@ -67,6 +67,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`garden emulator: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.stderr.write(`garden emulator: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

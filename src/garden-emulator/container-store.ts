@@ -17,7 +17,11 @@ const execFileAsync = promisify(execFile);
 
 export type ProcessMode = 'scripted' | 'exec';
 
-const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
+const exists = (path: string): Promise<boolean> =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 
 /** Containers, with gdn's create/destroy/stop semantics and complete rollback of a failed create. */
 export class ContainerStore {
@@ -199,7 +203,8 @@ export class ContainerStore {
     if (uri.startsWith('raw://')) {
       const path = rawRootPath(uri);
       // gdn hands a raw:// root to runc as it is; runc checks it first (measured against gdn).
-      if (!(await exists(path))) throw serverError(`runc run: exit status 1: runc run failed: invalid rootfs: stat ${path}: no such file or directory`);
+      if (!(await exists(path)))
+        throw serverError(`runc run: exit status 1: runc run failed: invalid rootfs: stat ${path}: no such file or directory`);
       return 'raw';
     }
     if (uri.startsWith('docker://') || uri.startsWith('preloaded+layer:')) return 'docker';
@@ -251,11 +256,14 @@ export class ContainerStore {
     const graceNs = Number(container?.properties.get('garden.grace-time') ?? '0');
     this.clearReaper(handle);
     if (!container || !(graceNs > 0)) return;
-    const timer = setTimeout(() => {
-      this.reapers.delete(handle);
-      this.options.logger.info('reaping idle container', { handle });
-      this.destroy(handle).catch(() => undefined);
-    }, Math.ceil(graceNs / 1_000_000));
+    const timer = setTimeout(
+      () => {
+        this.reapers.delete(handle);
+        this.options.logger.info('reaping idle container', { handle });
+        this.destroy(handle).catch(() => undefined);
+      },
+      Math.ceil(graceNs / 1_000_000),
+    );
     timer.unref();
     this.reapers.set(handle, timer);
   }

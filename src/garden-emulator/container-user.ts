@@ -31,7 +31,9 @@ export async function lookupContainerUser(root: string, spec: string): Promise<C
   if (passwd === undefined && spec === 'root') return ROOT;
   const [userArg = '', groupArg = ''] = spec.split(':');
   const uidArg = numeric(userArg);
-  const found = entries(passwd).find(([name, , uid]) => (userArg === '' ? uid === '0' : uidArg !== undefined ? numeric(uid ?? '') === uidArg : name === userArg));
+  const found = entries(passwd).find(([name, , uid]) =>
+    userArg === '' ? uid === '0' : uidArg !== undefined ? numeric(uid ?? '') === uidArg : name === userArg,
+  );
   const user: ContainerUser = { ...ROOT };
   if (found !== undefined) {
     user.uid = numeric(found[2] ?? '') ?? 0;
@@ -55,10 +57,19 @@ export async function lookupContainerUser(root: string, spec: string): Promise<C
 /** gdn's working directory: made if missing (mode 0755), the dirs it makes owned by the process user. */
 export async function makeWorkingDir(root: string, dir: string, user: ContainerUser): Promise<void> {
   let current = '/';
-  for (const part of posix.normalize(`/${dir}`).split('/').filter((segment) => segment !== '')) {
+  for (const part of posix
+    .normalize(`/${dir}`)
+    .split('/')
+    .filter((segment) => segment !== '')) {
     current = posix.join(current, part);
     const hostPath = containerPath(root, current);
-    if (await stat(hostPath).then(() => true, () => false)) continue;
+    if (
+      await stat(hostPath).then(
+        () => true,
+        () => false,
+      )
+    )
+      continue;
     await mkdir(hostPath, { mode: 0o755 });
     await chown(hostPath, user.uid, user.gid);
   }

@@ -30,11 +30,13 @@ async function isExecutable(hostPath: string): Promise<boolean> {
 async function resolveProgram(root: string, path: string, env: string[]): Promise<string> {
   if (path.includes('/')) {
     if (await isExecutable(posix.join(root, path))) return path;
-    throw executableNotFound(
-      `exec failed: unable to start container process: exec: "${path}": stat ${path}: no such file or directory`,
-    );
+    throw executableNotFound(`exec failed: unable to start container process: exec: "${path}": stat ${path}: no such file or directory`);
   }
-  const searchPath = env.filter((entry) => entry.startsWith('PATH=')).pop()?.slice(5) ?? '';
+  const searchPath =
+    env
+      .filter((entry) => entry.startsWith('PATH='))
+      .pop()
+      ?.slice(5) ?? '';
   for (const dir of searchPath.split(':')) {
     if (dir !== '' && (await isExecutable(posix.join(root, dir, path)))) return posix.join(dir, path);
   }
@@ -58,11 +60,20 @@ export class ExecLauncher implements ProcessLauncher<ExecTarget> {
     await makeWorkingDir(root, dir, user);
     const program = await resolveProgram(root, spec.path, env);
     const command = [
-      '-t', String(target.sandbox.initPid), '-m', '-u',
+      '-t',
+      String(target.sandbox.initPid),
+      '-m',
+      '-u',
       // Opened before entering: the view as the host reaches it; --wdns is resolved inside the new root.
-      `--root=${root}`, `--wdns=${dir}`,
-      '-S', String(user.uid), '-G', String(user.gid),
-      '--', program, ...(spec.args ?? []),
+      `--root=${root}`,
+      `--wdns=${dir}`,
+      '-S',
+      String(user.uid),
+      '-G',
+      String(user.gid),
+      '--',
+      program,
+      ...(spec.args ?? []),
     ];
     const envObject = Object.fromEntries(env.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
     const child = spawn(hostTool('nsenter'), command, { env: envObject, stdio: 'pipe' });

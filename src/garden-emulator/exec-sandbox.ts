@@ -97,9 +97,7 @@ export async function createExecSandbox(options: {
       if (stdout.includes('ready\n')) resolve();
     });
     child.on('error', reject);
-    child.on('exit', (code, signal) =>
-      reject(new Error(`container setup failed (${signal ?? `exit ${String(code)}`}): ${stderr.trim()}`)),
-    );
+    child.on('exit', (code, signal) => reject(new Error(`container setup failed (${signal ?? `exit ${String(code)}`}): ${stderr.trim()}`)));
   });
   if (pid === undefined) throw new Error('container setup failed: no pid');
   // Members are found by namespace id (`mnt:[inode]`). The kernel reuses a freed namespace's inode for new
@@ -141,7 +139,10 @@ export async function createExecSandbox(options: {
     viewDir: options.viewDir,
     hostRootPath: `/proc/${pid}/root${options.viewDir}`,
     async signalProcesses(signal) {
-      killAll((await membersOf()).filter((member) => member !== pid), signal);
+      killAll(
+        (await membersOf()).filter((member) => member !== pid),
+        signal,
+      );
     },
     destroy() {
       destroyed ??= destroyNamespace();

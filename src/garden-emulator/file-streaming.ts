@@ -52,7 +52,12 @@ const EMPTY_TAR_CHUNKS = [Buffer.alloc(0x200), Buffer.alloc(0x2600)];
 export async function streamOut(socket: Socket, roots: FileRoots, source: string, close: boolean): Promise<void> {
   let layer: string | undefined;
   for (const root of roots.read) {
-    if (await lstat(containerPath(root, source)).then(() => true, () => false)) {
+    if (
+      await lstat(containerPath(root, source)).then(
+        () => true,
+        () => false,
+      )
+    ) {
       layer = root;
       break;
     }
@@ -68,9 +73,7 @@ export async function streamOut(socket: Socket, roots: FileRoots, source: string
     return;
   }
   const hostPath = containerPath(layer, source);
-  const args = source.endsWith('/')
-    ? ['-cf', '-', '-C', hostPath, '.']
-    : ['-cf', '-', '-C', posix.dirname(hostPath), posix.basename(hostPath)];
+  const args = source.endsWith('/') ? ['-cf', '-', '-C', hostPath, '.'] : ['-cf', '-', '-C', posix.dirname(hostPath), posix.basename(hostPath)];
   await new Promise<void>((resolve) => {
     const child = spawn('tar', args, { stdio: ['ignore', 'pipe', 'ignore'] });
     child.stdout.on('data', (chunk: Buffer) => socket.write(chunkFrame(chunk)));

@@ -138,7 +138,10 @@ export async function startGardenEmulator(options: GardenEmulatorOptions): Promi
     if (route.kind === 'methodNotAllowed') {
       writeResponse(socket, 405, 'Method Not Allowed\n', {
         contentType: 'text/plain; charset=utf-8',
-        extraHeaders: [['Allow', route.allow.join(', ')], ['X-Content-Type-Options', 'nosniff']],
+        extraHeaders: [
+          ['Allow', route.allow.join(', ')],
+          ['X-Content-Type-Options', 'nosniff'],
+        ],
         close,
       });
       return 'handled';

@@ -91,7 +91,12 @@ export class SocketReader {
         return index < 0 ? undefined : index;
       });
       if (lineEnd === undefined) throw new Error('connection closed inside a chunked body');
-      const size = Number.parseInt(this.take(lineEnd + 2).toString('latin1').split(';')[0] ?? '', 16);
+      const size = Number.parseInt(
+        this.take(lineEnd + 2)
+          .toString('latin1')
+          .split(';')[0] ?? '',
+        16,
+      );
       if (!Number.isFinite(size)) throw new Error('bad chunk size');
       if (size === 0) {
         // Trailers (none expected) end with an empty line.

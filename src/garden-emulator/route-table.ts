@@ -78,9 +78,7 @@ export function matchPattern(pattern: string, path: string): Record<string, stri
 }
 
 export type RouteMatch =
-  | { kind: 'route'; name: RouteName; params: Record<string, string> }
-  | { kind: 'notFound' }
-  | { kind: 'methodNotAllowed'; allow: string[] };
+  { kind: 'route'; name: RouteName; params: Record<string, string> } | { kind: 'notFound' } | { kind: 'methodNotAllowed'; allow: string[] };
 
 /** Method + path to a route; pat answers 405 (with Allow) when only the method is wrong, 404 otherwise. */
 export function matchRoute(method: string, path: string): RouteMatch {

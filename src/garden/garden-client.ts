@@ -6,7 +6,17 @@ import { createHttpGardenClient } from './http-garden-client';
 
 export { DEFAULT_LONG_REQUEST_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, MAX_JSON_RESPONSE_BYTES, type GardenTimeouts } from './garden-limits';
 
-export type { BindMount, ContainerInfo, ContainerLimits, ContainerSpec, GardenErrorBody, ImageRef, NetOutRule, ProcessSpec, WindowSize } from './garden-wire-schemas';
+export type {
+  BindMount,
+  ContainerInfo,
+  ContainerLimits,
+  ContainerSpec,
+  GardenErrorBody,
+  ImageRef,
+  NetOutRule,
+  ProcessSpec,
+  WindowSize,
+} from './garden-wire-schemas';
 export { BindMountMode, BindMountOrigin, NetOutProtocol } from './garden-wire-schemas';
 export {
   GardenBadResponse,

@@ -40,8 +40,7 @@ function armConnectTimeout(socket: net.Socket, ms: number): void {
 }
 
 export function createGardenConnector(address: GardenAddress, connectTimeoutMs: number): GardenConnector {
-  const netOptions: net.NetConnectOpts =
-    address.network === 'unix' ? { path: address.address } : parseTcpAddress(address.address);
+  const netOptions: net.NetConnectOpts = address.network === 'unix' ? { path: address.address } : parseTcpAddress(address.address);
   let opened = 0;
 
   const openSocket = (): net.Socket => {

@@ -25,14 +25,21 @@ class FrameReader {
   private ended = false;
   private failure: Error | undefined;
 
-  constructor(private readonly socket: net.Socket, rest: Buffer, private readonly request: HijackRequest) {
+  constructor(
+    private readonly socket: net.Socket,
+    rest: Buffer,
+    private readonly request: HijackRequest,
+  ) {
     if (rest.length > 0) this.push(rest);
     socket.on('data', (chunk: Buffer) => this.push(chunk));
     socket.on('end', () => this.finish());
     socket.on('close', () => this.finish());
     socket.on('error', (error: NodeJS.ErrnoException) => {
       this.failure ??= new GardenUnreachable(`process connection failed: ${error.message}`, {
-        route: request.route, handle: request.handle, code: error.code ?? 'ECONNRESET', cause: error,
+        route: request.route,
+        handle: request.handle,
+        code: error.code ?? 'ECONNRESET',
+        cause: error,
       });
       this.finish();
     });
@@ -45,7 +52,8 @@ class FrameReader {
     if (this.buffer.length > MAX_PROCESS_FRAME_BYTES && this.buffer.indexOf('\n') < 0) {
       this.buffer = '';
       this.failure = new GardenBadResponse(`process frame longer than ${MAX_PROCESS_FRAME_BYTES} bytes`, {
-        route: this.request.route, handle: this.request.handle,
+        route: this.request.route,
+        handle: this.request.handle,
       });
       this.socket.destroy();
       return;
@@ -65,7 +73,8 @@ class FrameReader {
       json = JSON.parse(line);
     } catch {
       this.failure ??= new GardenBadResponse(`invalid process frame: ${line.slice(0, 200)}`, {
-        route: this.request.route, handle: this.request.handle,
+        route: this.request.route,
+        handle: this.request.handle,
       });
       this.socket.destroy();
       return;
@@ -73,7 +82,8 @@ class FrameReader {
     const parsed = processFrameSchema.safeParse(json);
     if (!parsed.success) {
       this.failure ??= new GardenBadResponse(`invalid process frame: ${line.slice(0, 200)}`, {
-        route: this.request.route, handle: this.request.handle,
+        route: this.request.route,
+        handle: this.request.handle,
       });
       this.socket.destroy();
       return;
@@ -117,7 +127,9 @@ class FrameReader {
 
 function closedEarly(request: HijackRequest, what: string): GardenUnreachable {
   return new GardenUnreachable(`Garden closed the process connection ${what}`, {
-    route: request.route, handle: request.handle, code: 'ECONNRESET',
+    route: request.route,
+    handle: request.handle,
+    code: 'ECONNRESET',
   });
 }
 
@@ -128,7 +140,8 @@ async function readStartFrame(reader: FrameReader, request: HijackRequest): Prom
   if (frame.error !== undefined) throw new GardenProcessError(frame.error, { route: request.route, handle: request.handle });
   if (!frame.process_id || frame.stream_id === undefined) {
     throw new GardenBadResponse(`first process frame lacks process_id/stream_id: ${JSON.stringify(frame)}`, {
-      route: request.route, handle: request.handle,
+      route: request.route,
+      handle: request.handle,
     });
   }
   return { processId: frame.process_id, streamId: frame.stream_id };
@@ -136,7 +149,12 @@ async function readStartFrame(reader: FrameReader, request: HijackRequest): Prom
 
 /** Opens B or C and copies its raw bytes into `sink` (with backpressure); resolves at EOF. */
 async function attachOutput(
-  connector: GardenConnector, handle: string, processId: string, streamId: string, name: 'stdout' | 'stderr', sink: Writable,
+  connector: GardenConnector,
+  handle: string,
+  processId: string,
+  streamId: string,
+  name: 'stdout' | 'stderr',
+  sink: Writable,
   timeoutMs: number | undefined,
 ): Promise<{ socket: net.Socket; done: Promise<void> }> {
   const path = `/containers/${pathSegment(handle)}/processes/${pathSegment(processId)}/attaches/${pathSegment(streamId)}/${name}`;
@@ -199,7 +217,11 @@ async function pumpStdin(socket: net.Socket, processId: string, stdin: NonNullab
  * Runs the rest of a run/attach once A is open: start frame, output attaches, stdin, exit status.
  */
 export async function streamProcess(
-  connector: GardenConnector, logger: Logger, handle: string, request: HijackRequest, io: ProcessIO,
+  connector: GardenConnector,
+  logger: Logger,
+  handle: string,
+  request: HijackRequest,
+  io: ProcessIO,
 ): Promise<GardenProcess> {
   const { socket: control, rest, settle } = await hijackedRequest(connector, request);
   const reader = new FrameReader(control, rest, request);
@@ -230,7 +252,8 @@ export async function streamProcess(
           if (detached) throw new GardenProcessError('detached before the process exited', { route: request.route, handle, processId });
           throw closedEarly(request, `before process '${processId}' exited`);
         }
-        if (frame.error !== undefined) throw new GardenProcessError(`process '${processId}': ${frame.error}`, { route: request.route, handle, processId });
+        if (frame.error !== undefined)
+          throw new GardenProcessError(`process '${processId}': ${frame.error}`, { route: request.route, handle, processId });
         if (frame.exit_status !== undefined) return frame.exit_status;
       }
     })();

@@ -84,7 +84,12 @@ export function tarFromFiles(entries: readonly DiskTarEntry[]): Readable {
       const info = await stat(entry.path);
       if (!info.isFile()) throw new Error(`Cannot tar '${entry.path}': not a regular file`);
       const sink = pack.entry({
-        name: entry.name, mode: entry.mode ?? info.mode & 0o7777, size: info.size, mtime: info.mtime, uid: 0, gid: 0,
+        name: entry.name,
+        mode: entry.mode ?? info.mode & 0o7777,
+        size: info.size,
+        mtime: info.mtime,
+        uid: 0,
+        gid: 0,
       });
       await copyInto(createReadStream(entry.path), sink);
     }

@@ -93,9 +93,21 @@ export type WindowSize = z.infer<typeof windowSizeSchema>;
 
 const rlimit = z.number().int().optional();
 export const rlimitsSchema = z.object({
-  as: rlimit, core: rlimit, cpu: rlimit, data: rlimit, fsize: rlimit, locks: rlimit, memlock: rlimit,
-  msgqueue: rlimit, nice: rlimit, nofile: rlimit, nproc: rlimit, rss: rlimit, rtprio: rlimit,
-  sigpending: rlimit, stack: rlimit,
+  as: rlimit,
+  core: rlimit,
+  cpu: rlimit,
+  data: rlimit,
+  fsize: rlimit,
+  locks: rlimit,
+  memlock: rlimit,
+  msgqueue: rlimit,
+  nice: rlimit,
+  nofile: rlimit,
+  nproc: rlimit,
+  rss: rlimit,
+  rtprio: rlimit,
+  sigpending: rlimit,
+  stack: rlimit,
 });
 
 export const processSpecSchema = z.object({
@@ -121,7 +133,10 @@ export type ProcessSpec = z.infer<typeof processSpecSchema>;
 // ---- responses ------------------------------------------------------------------------------------
 
 const nullToEmptyList = <T extends z.ZodType>(item: T) =>
-  z.array(item).nullable().transform((value) => value ?? []);
+  z
+    .array(item)
+    .nullable()
+    .transform((value) => value ?? []);
 const nullToEmptyMap = z
   .record(z.string(), z.string())
   .nullable()

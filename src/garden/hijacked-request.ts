@@ -1,11 +1,6 @@
 import type net from 'node:net';
 import type { GardenConnector } from './garden-connector';
-import {
-  GardenBadResponse,
-  GardenError,
-  GardenUnreachable,
-  errorFromBody,
-} from './garden-errors';
+import { GardenBadResponse, GardenError, GardenUnreachable, errorFromBody } from './garden-errors';
 import { errorBodySchema } from './garden-wire-schemas';
 
 /**
@@ -74,7 +69,10 @@ export function decodeChunked(data: Buffer): Buffer | undefined {
 
 function unreachable(request: HijackRequest, error: NodeJS.ErrnoException, detail: string): GardenUnreachable {
   return new GardenUnreachable(`${detail}: ${error.message}`, {
-    route: request.route, handle: request.handle, code: error.code ?? 'ECONNRESET', cause: error,
+    route: request.route,
+    handle: request.handle,
+    code: error.code ?? 'ECONNRESET',
+    cause: error,
   });
 }
 
@@ -83,7 +81,11 @@ function unreachable(request: HijackRequest, error: NodeJS.ErrnoException, detai
  * typed Garden error. Always destroys the socket.
  */
 function readErrorResponse(
-  socket: net.Socket, request: HijackRequest, status: number, headers: Map<string, string>, rest: Buffer,
+  socket: net.Socket,
+  request: HijackRequest,
+  status: number,
+  headers: Map<string, string>,
+  rest: Buffer,
 ): Promise<GardenError> {
   const length = headers.has('content-length') ? Number(headers.get('content-length')) : undefined;
   const chunked = (headers.get('transfer-encoding') ?? '').toLowerCase().includes('chunked');
@@ -102,11 +104,15 @@ function readErrorResponse(
         json = undefined;
       }
       const parsed = errorBodySchema.safeParse(json);
-      resolve(parsed.success
-        ? errorFromBody(parsed.data, request.route, status, request.handle)
-        : new GardenBadResponse(`HTTP ${status} with a non-Garden error body: ${text.trim().slice(0, 500) || '<empty body>'}`, {
-          route: request.route, handle: request.handle, status,
-        }));
+      resolve(
+        parsed.success
+          ? errorFromBody(parsed.data, request.route, status, request.handle)
+          : new GardenBadResponse(`HTTP ${status} with a non-Garden error body: ${text.trim().slice(0, 500) || '<empty body>'}`, {
+              route: request.route,
+              handle: request.handle,
+              status,
+            }),
+      );
     };
     const check = () => {
       if (length !== undefined && body.length >= length) finish(body.subarray(0, length));
@@ -149,51 +155,66 @@ export async function hijackedRequest(connector: GardenConnector, request: Hijac
     '',
   ].join('\r\n');
   const timeoutMs = request.timeoutMs ?? 0;
-  const timer = timeoutMs > 0
-    ? setTimeout(() => socket.destroy(Object.assign(new Error(`no complete answer within ${timeoutMs / 1000} s (the request's deadline)`), { code: 'ETIMEDOUT' })), timeoutMs)
-    : undefined;
+  const timer =
+    timeoutMs > 0
+      ? setTimeout(
+          () =>
+            socket.destroy(
+              Object.assign(new Error(`no complete answer within ${timeoutMs / 1000} s (the request's deadline)`), { code: 'ETIMEDOUT' }),
+            ),
+          timeoutMs,
+        )
+      : undefined;
   const settle = () => clearTimeout(timer);
   socket.once('close', settle);
   socket.write(body ? Buffer.concat([Buffer.from(head, 'latin1'), body]) : head);
 
-  const { status, headers, rest } = await new Promise<{ status: number; headers: Map<string, string>; rest: Buffer }>(
-    (resolve, reject) => {
-      let received = Buffer.alloc(0);
-      const cleanup = () => {
-        socket.off('data', onData);
-        socket.off('end', onEnd);
-        socket.off('error', onError);
-      };
-      const fail = (error: GardenError) => {
-        cleanup();
-        socket.destroy();
-        reject(error);
-      };
-      const onData = (chunk: Buffer) => {
-        received = Buffer.concat([received, chunk]);
-        const end = received.indexOf('\r\n\r\n');
-        if (end < 0) {
-          if (received.length > MAX_HEAD) fail(new GardenBadResponse('response head too large', { route: request.route, handle: request.handle }));
-          return;
-        }
-        const parsed = parseHead(received.subarray(0, end).toString('latin1'));
-        if (!parsed) {
-          fail(new GardenBadResponse(`not an HTTP response: ${received.subarray(0, 80).toString('latin1')}`, {
-            route: request.route, handle: request.handle,
-          }));
-          return;
-        }
-        cleanup();
-        socket.pause();
-        resolve({ ...parsed, rest: received.subarray(end + 4) });
-      };
-      const onEnd = () => fail(unreachable(request, Object.assign(new Error('connection closed before a response'), { code: 'ECONNRESET' }), 'Garden dropped the connection'));
-      const onError = (error: NodeJS.ErrnoException) => fail(unreachable(request, error, 'Garden connection failed'));
-      socket.on('data', onData);
-      socket.once('end', onEnd);
-      socket.once('error', onError);
-    },
-  );
+  const { status, headers, rest } = await new Promise<{ status: number; headers: Map<string, string>; rest: Buffer }>((resolve, reject) => {
+    let received = Buffer.alloc(0);
+    const cleanup = () => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('error', onError);
+    };
+    const fail = (error: GardenError) => {
+      cleanup();
+      socket.destroy();
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      const end = received.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (received.length > MAX_HEAD) fail(new GardenBadResponse('response head too large', { route: request.route, handle: request.handle }));
+        return;
+      }
+      const parsed = parseHead(received.subarray(0, end).toString('latin1'));
+      if (!parsed) {
+        fail(
+          new GardenBadResponse(`not an HTTP response: ${received.subarray(0, 80).toString('latin1')}`, {
+            route: request.route,
+            handle: request.handle,
+          }),
+        );
+        return;
+      }
+      cleanup();
+      socket.pause();
+      resolve({ ...parsed, rest: received.subarray(end + 4) });
+    };
+    const onEnd = () =>
+      fail(
+        unreachable(
+          request,
+          Object.assign(new Error('connection closed before a response'), { code: 'ECONNRESET' }),
+          'Garden dropped the connection',
+        ),
+      );
+    const onError = (error: NodeJS.ErrnoException) => fail(unreachable(request, error, 'Garden connection failed'));
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('error', onError);
+  });
 
   if (status < 200 || status > 299) throw await readErrorResponse(socket, request, status, headers, rest);
   // Keep a guard so a reset before the caller attaches its listeners cannot crash the process.

@@ -73,9 +73,14 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
       // Re-emit a cut-short body as GardenUnreachable so consumers see which call failed.
       const out = new PassThrough();
       body.on('error', (error: NodeJS.ErrnoException) => {
-        out.destroy(new GardenUnreachable(`stream_out body cut short: ${error.message}`, {
-          route: routeOf(request), handle, code: error.code ?? 'ECONNRESET', cause: error,
-        }));
+        out.destroy(
+          new GardenUnreachable(`stream_out body cut short: ${error.message}`, {
+            route: routeOf(request),
+            handle,
+            code: error.code ?? 'ECONNRESET',
+            cause: error,
+          }),
+        );
       });
       out.on('close', () => body.destroy());
       return body.pipe(out);

@@ -3,20 +3,9 @@ import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { Logger } from '../log/logger';
 import type { GardenRetryOptions } from './garden-client';
-import {
-  DEFAULT_LONG_REQUEST_TIMEOUT_MS,
-  DEFAULT_REQUEST_TIMEOUT_MS,
-  type GardenTimeouts,
-  MAX_JSON_RESPONSE_BYTES,
-} from './garden-limits';
+import { DEFAULT_LONG_REQUEST_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, type GardenTimeouts, MAX_JSON_RESPONSE_BYTES } from './garden-limits';
 import type { GardenConnector } from './garden-connector';
-import {
-  GardenBadResponse,
-  GardenError,
-  GardenUnreachable,
-  UNREACHABLE_CODES,
-  errorFromBody,
-} from './garden-errors';
+import { GardenBadResponse, GardenError, GardenUnreachable, UNREACHABLE_CODES, errorFromBody } from './garden-errors';
 import { emptyObjectSchema, errorBodySchema } from './garden-wire-schemas';
 
 /** One HTTP call on a non-process route. */
@@ -70,7 +59,10 @@ function withDeadline<T>(ms: number, start: (signal: AbortSignal, aborted: () =>
 }
 
 export function createJsonTransport(
-  connector: GardenConnector, logger: Logger, retry: GardenRetryOptions = {}, timeouts: GardenTimeouts = {},
+  connector: GardenConnector,
+  logger: Logger,
+  retry: GardenRetryOptions = {},
+  timeouts: GardenTimeouts = {},
 ): JsonTransport {
   const requestMs = timeouts.requestMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const longRequestMs = timeouts.longRequestMs ?? DEFAULT_LONG_REQUEST_TIMEOUT_MS;
@@ -104,7 +96,10 @@ export function createJsonTransport(
     const code = cause?.code ?? error.code ?? '';
     if (UNREACHABLE_CODES.has(code) || error.code === 'ERR_BAD_RESPONSE' || error.code === 'ERR_CANCELED') {
       return new GardenUnreachable(`cannot reach Garden at ${connector.address.address}: ${error.message}`, {
-        route, handle, code: UNREACHABLE_CODES.has(code) ? code : 'ECONNRESET', cause: error,
+        route,
+        handle,
+        code: UNREACHABLE_CODES.has(code) ? code : 'ECONNRESET',
+        cause: error,
       });
     }
     return undefined;
@@ -115,7 +110,9 @@ export function createJsonTransport(
     if (isAxiosError(error) && /maxContentLength/.test(error.message)) {
       return new GardenBadResponse(`response body larger than ${MAX_JSON_RESPONSE_BYTES} bytes (the limit for a JSON route)`, { route, handle });
     }
-    return unreachable(error, route, handle) ?? new GardenError(error instanceof Error ? error.message : String(error), { route, handle, cause: error });
+    return (
+      unreachable(error, route, handle) ?? new GardenError(error instanceof Error ? error.message : String(error), { route, handle, cause: error })
+    );
   }
 
   function errorForStatus(status: number, text: string, route: string, handle: string | undefined): GardenError {
@@ -164,9 +161,7 @@ export function createJsonTransport(
           responseType: 'text',
           signal,
           maxContentLength: MAX_JSON_RESPONSE_BYTES,
-          ...(request.json === undefined
-            ? {}
-            : { data: JSON.stringify(request.json), headers: { 'Content-Type': 'application/json' } }),
+          ...(request.json === undefined ? {} : { data: JSON.stringify(request.json), headers: { 'Content-Type': 'application/json' } }),
         })
         .catch((error: unknown) => {
           throw aborted() ? timedOut(routeOf(request), request.handle, ms) : error;
@@ -185,13 +180,17 @@ export function createJsonTransport(
       json = JSON.parse(text);
     } catch {
       throw new GardenBadResponse(`HTTP ${response.status} with a non-JSON body: ${text.trim().slice(0, 500) || '<empty body>'}`, {
-        route, handle: request.handle, status: response.status,
+        route,
+        handle: request.handle,
+        status: response.status,
       });
     }
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
       throw new GardenBadResponse(`unexpected response body: ${parsed.error.message} in ${text.trim().slice(0, 500)}`, {
-        route, handle: request.handle, status: response.status,
+        route,
+        handle: request.handle,
+        status: response.status,
       });
     }
     return parsed.data;
@@ -255,7 +254,9 @@ export function createJsonTransport(
       } catch (error) {
         if (tarError !== undefined) {
           throw new GardenError(`building the tar stream failed: ${tarError instanceof Error ? tarError.message : String(tarError)}`, {
-            route, handle: request.handle, cause: tarError,
+            route,
+            handle: request.handle,
+            cause: tarError,
           });
         }
         throw toGardenError(error, route, request.handle);
@@ -276,7 +277,10 @@ export function createJsonTransport(
         const started: { body?: Readable } = {};
         const timer = setTimeout(() => {
           if (started.body === undefined) controller.abort();
-          else started.body.destroy(Object.assign(new Error(`no complete answer within ${ms / 1000} s (the request's deadline)`), { code: 'ETIMEDOUT' }));
+          else
+            started.body.destroy(
+              Object.assign(new Error(`no complete answer within ${ms / 1000} s (the request's deadline)`), { code: 'ETIMEDOUT' }),
+            );
         }, ms);
         let response: AxiosResponse<Readable>;
         try {

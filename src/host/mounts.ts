@@ -150,7 +150,7 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
   async function holdersOf(target: string): Promise<string> {
     const fuser = await runner.run('fuser', ['-m', target], { timeoutMs: 10_000 }).catch((error: unknown) => error);
     // fuser writes the pids to stdout and exits 1 when it finds none.
-    const fuserOut = fuser instanceof CommandFailed ? '' : (fuser as { stdout?: string }).stdout ?? '';
+    const fuserOut = fuser instanceof CommandFailed ? '' : ((fuser as { stdout?: string }).stdout ?? '');
     const pids = [...fuserOut.matchAll(/(\d+)/g)].map((match) => match[1]!);
     if (pids.length > 0) return await describePids(pids);
     const lsof = await runner.run('lsof', ['-w', '-Fpc', '+f', '--', target], { timeoutMs: 10_000 }).catch(() => null);
@@ -272,9 +272,7 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
 
     async mountsUnder(dir) {
       const root = await canonical(dir);
-      return (await readMounts())
-        .filter((entry) => isAtOrUnder(entry.target, root))
-        .map(({ target, source }) => ({ target, source }));
+      return (await readMounts()).filter((entry) => isAtOrUnder(entry.target, root)).map(({ target, source }) => ({ target, source }));
     },
 
     async mountImage(image, target) {

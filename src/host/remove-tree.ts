@@ -26,7 +26,8 @@ export function removeTree(path: string): Promise<void> {
     child.once('error', (error) => reject(new Error(`Removing '${path}': cannot run rm: ${error.message}`)));
     child.once('close', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new Error(`Removing '${path}': rm failed (${signal ?? `exit ${String(code)}`}): ${stderr.trim().split('\n').slice(0, 5).join('; ')}`));
+      else
+        reject(new Error(`Removing '${path}': rm failed (${signal ?? `exit ${String(code)}`}): ${stderr.trim().split('\n').slice(0, 5).join('; ')}`));
     });
   });
 }

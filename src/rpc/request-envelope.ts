@@ -22,7 +22,9 @@ export function parseRequest(text: string): RequestEnvelope {
   if (!parsed.ok) throw new InvalidRequest(`Invalid request: not valid JSON (${parsed.where})`);
   const json = parsed.value;
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new InvalidRequest(`Invalid request: expected a JSON object, got ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json}`);
+    throw new InvalidRequest(
+      `Invalid request: expected a JSON object, got ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json}`,
+    );
   }
   const result = requestEnvelopeSchema.safeParse(json);
   if (!result.success) {

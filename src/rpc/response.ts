@@ -23,7 +23,9 @@ export function successResponse(result: unknown, log: string): CpiResponse {
 export const MAX_MESSAGE_LENGTH = 1024;
 
 function capped(message: string): string {
-  return message.length <= MAX_MESSAGE_LENGTH ? message : `${message.slice(0, MAX_MESSAGE_LENGTH)}… (${message.length - MAX_MESSAGE_LENGTH} more characters)`;
+  return message.length <= MAX_MESSAGE_LENGTH
+    ? message
+    : `${message.slice(0, MAX_MESSAGE_LENGTH)}… (${message.length - MAX_MESSAGE_LENGTH} more characters)`;
 }
 
 /** The single place where errors become `Bosh::Clouds::*`: anything untyped is a CloudError. */

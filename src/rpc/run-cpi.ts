@@ -71,7 +71,11 @@ export async function answerRequest(io: CpiProcessIo): Promise<CpiResponse> {
     logger = createStderrLogger({ level, requestId, stderr: io.stderr });
     // Redacting walks the whole request: only pay for it when debug lines are written.
     if (level === 'debug') {
-      logger.debug('Request', { method: request.method, arguments: redactArguments(request.method, request.arguments), api_version: request.api_version });
+      logger.debug('Request', {
+        method: request.method,
+        arguments: redactArguments(request.method, request.arguments),
+        api_version: request.api_version,
+      });
     }
     const result = await dispatch(request, config, logger);
     if (level === 'debug') logger.debug('Response', { result: redact(result) });

@@ -307,7 +307,11 @@ export async function gunzipImage(
         (error: unknown) => error,
       );
       // Both sides run to their end before anything is decided: no read or child outlives the import.
-      const [writeError, feedOutcome, result] = await Promise.all([written, feedImage(imagePath, child.stdin, meter).catch((error: unknown) => ({ readError: error })), child.exited]);
+      const [writeError, feedOutcome, result] = await Promise.all([
+        written,
+        feedImage(imagePath, child.stdin, meter).catch((error: unknown) => ({ readError: error })),
+        child.exited,
+      ]);
       if ('readError' in feedOutcome) throw feedOutcome.readError;
       // gzip's own complaint names the cause (corrupt, truncated), unless it only lost its reader: then the
       // writing side's error (a malformed tar, a full disk) does.

@@ -13,7 +13,6 @@ export interface StemcellDataDirs {
   newId: () => string;
 }
 
-
 export async function pathExists(path: string): Promise<boolean> {
   return lstat(path).then(
     () => true,

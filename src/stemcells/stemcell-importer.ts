@@ -42,7 +42,9 @@ export function declaredSha1(manifest: StemcellManifest | undefined): string | u
     .map((part) => /^sha1:([0-9a-f]{40})$/i.exec(part.trim())?.[1])
     .find((hex) => hex !== undefined);
   if (sha1 !== undefined) return sha1.toLowerCase();
-  throw new CloudError(`stemcell.MF's sha1 '${value.slice(0, 200)}' is not a sha1 (40 hex digits, or 'sha1:<40 hex digits>'): the image cannot be checked`);
+  throw new CloudError(
+    `stemcell.MF's sha1 '${value.slice(0, 200)}' is not a sha1 (40 hex digits, or 'sha1:<40 hex digits>'): the image cannot be checked`,
+  );
 }
 
 /** Clears the group and other write bits of an expanded stemcell's root dir (never through a symlink). */
@@ -76,7 +78,9 @@ export function createStemcellImporter(deps: StemcellImporterDeps): StemcellImpo
     try {
       const options = { logger, strategy: deps.gunzipStrategy };
       if (deps.expand) await mkdir(temp, { mode: 0o755 });
-      const result = await withContext('Unpacking', () => (deps.expand ? expandImage(imagePath, temp, options) : gunzipImage(imagePath, temp, options)));
+      const result = await withContext('Unpacking', () =>
+        deps.expand ? expandImage(imagePath, temp, options) : gunzipImage(imagePath, temp, options),
+      );
       // The tar's own root entry sets the root dir's mode: a group- or world-writable root (0777) would let
       // any user of a VM's raw:// root, or of the host, add files to /. Roots are 0755-like, always.
       if (deps.expand) await normaliseRootMode(temp);

@@ -21,9 +21,7 @@ export function dataName(key: string): string {
 
 /** The key of a `.data-<key>` name (a symlink target), or undefined for anything else. */
 export function keyOfDataName(name: string): string | undefined {
-  return name.startsWith(DATA_PREFIX) && /^[0-9a-f]{40}-(dir|tar)$/.test(name.slice(DATA_PREFIX.length))
-    ? name.slice(DATA_PREFIX.length)
-    : undefined;
+  return name.startsWith(DATA_PREFIX) && /^[0-9a-f]{40}-(dir|tar)$/.test(name.slice(DATA_PREFIX.length)) ? name.slice(DATA_PREFIX.length) : undefined;
 }
 
 export function lockNameForKey(key: string): string {

@@ -136,7 +136,8 @@ export class TarWalker {
       return;
     }
     if (this.zeroBlocks === 1) this.fail(`a lone zero block before the header at byte ${at}`);
-    if (!checksumMatches(block)) this.fail(`bad header checksum at byte ${at} (after ${this.entries} entries${this.current ? `, the last '${this.current}'` : ''})`);
+    if (!checksumMatches(block))
+      this.fail(`bad header checksum at byte ${at} (after ${this.entries} entries${this.current ? `, the last '${this.current}'` : ''})`);
     const declared = numberField(block, 124, 12);
     if (declared === undefined) this.fail(`bad size field in the header at byte ${at}`);
     const type = String.fromCharCode(block[156]!);

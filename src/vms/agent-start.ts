@@ -11,11 +11,7 @@ export interface StartProcess {
 
 // Upstream's runit preparation, folded into one script so it costs one detached process run.
 // Garden bind-mounts its own resolv.conf, hosts and hostname, which the agent must be able to rewrite.
-const RUNIT_PREPARE = [
-  'umount /etc/resolv.conf 2>/dev/null',
-  'umount /etc/hosts 2>/dev/null',
-  'umount /etc/hostname 2>/dev/null',
-];
+const RUNIT_PREPARE = ['umount /etc/resolv.conf 2>/dev/null', 'umount /etc/hosts 2>/dev/null', 'umount /etc/hostname 2>/dev/null'];
 const RUNIT_FRESH_SYS = ['rm -rf /var/vcap/data/sys', 'mkdir -p /var/vcap/data/sys'];
 const RUNIT_START = [
   // chronyd cannot set the clock in a container; upstream disables the agent's chronyc call.

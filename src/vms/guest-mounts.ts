@@ -53,13 +53,20 @@ export function createGuestMounts(deps: GuestMountsDeps): GuestMounts {
   return {
     async unmountDevices(vmCid, devices) {
       if (devices.length === 0) return [];
-      const result = await deps.garden.exec(vmCid, { path: '/bin/sh', args: ['-c', UNMOUNT_SCRIPT, 'unmount-devices', devices.join(' ')], user: 'root' });
+      const result = await deps.garden.exec(vmCid, {
+        path: '/bin/sh',
+        args: ['-c', UNMOUNT_SCRIPT, 'unmount-devices', devices.join(' ')],
+        user: 'root',
+      });
       const unmounted = result.stdout.split('\n').filter((line) => line !== '');
       if (result.exitStatus !== 0) {
         const [target, ...reason] = result.stderr.trim().split('\n');
-        throw new CloudError(`Unmounting '${target ?? '?'}' inside VM '${vmCid}' failed: ${reason.join(' ').slice(0, 500) || `exit status ${String(result.exitStatus)}`}`, {
-          okToRetry: true,
-        });
+        throw new CloudError(
+          `Unmounting '${target ?? '?'}' inside VM '${vmCid}' failed: ${reason.join(' ').slice(0, 500) || `exit status ${String(result.exitStatus)}`}`,
+          {
+            okToRetry: true,
+          },
+        );
       }
       if (unmounted.length > 0) deps.logger.info('Unmounted a detached disk inside its VM', { vm: vmCid, targets: unmounted });
       return unmounted;

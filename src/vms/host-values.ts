@@ -17,7 +17,10 @@ export const SYSTEMD_RESOLVED_UPSTREAM = '/run/systemd/resolve/resolv.conf';
 
 /** `127.0.0.53`, `::1`, `::ffff:127.0.0.1`, `localhost`: an address only the host itself can reach. */
 export function isLoopbackAddress(address: string): boolean {
-  const host = address.replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '').toLowerCase();
+  const host = address
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/%.*$/, '')
+    .toLowerCase();
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   if (isIP(host) === 6) {
@@ -54,7 +57,11 @@ export async function hostNameservers(deps: HostNameserverDeps): Promise<string[
   const upstream = parseResolvConfNameservers((await deps.readFile(SYSTEMD_RESOLVED_UPSTREAM)) ?? '');
   const behindStub = upstream.filter((server) => !isLoopbackAddress(server));
   if (behindStub.length > 0) {
-    deps.logger.info('The host resolves through a local stub; backfilling the servers behind it', { stub: dropped, from: SYSTEMD_RESOLVED_UPSTREAM, nameservers: behindStub });
+    deps.logger.info('The host resolves through a local stub; backfilling the servers behind it', {
+      stub: dropped,
+      from: SYSTEMD_RESOLVED_UPSTREAM,
+      nameservers: behindStub,
+    });
     return behindStub;
   }
   deps.logger.warn('No DNS backfilled: every nameserver of the host is a loopback address a container cannot reach', {
@@ -82,7 +89,11 @@ function withoutCredentials(value: string): string {
  * Refuses agent options whose address a container cannot reach: `agent.mbus` on a loopback host (the agent
  * would dial or listen on its own loopback), loopback `agent.ntp` servers, a loopback blobstore `endpoint`.
  */
-export function assertReachableAgentOptions(agent: { mbus: string; ntp: readonly string[]; blobstore?: { options: Record<string, unknown> } | null }): void {
+export function assertReachableAgentOptions(agent: {
+  mbus: string;
+  ntp: readonly string[];
+  blobstore?: { options: Record<string, unknown> } | null;
+}): void {
   const unreachable: string[] = [];
   const mbusHost = urlHost(agent.mbus);
   if (mbusHost !== undefined && isLoopbackAddress(mbusHost)) unreachable.push(`agent.mbus "${withoutCredentials(agent.mbus)}"`);

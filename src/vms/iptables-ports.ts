@@ -28,12 +28,7 @@ export function portRuleComment(vmCid: string): string {
 // but not a read (iptables-save) followed by deletes.
 const IPTABLES_LOCK = 'iptables';
 
-export function createIptablesPortForwarding(
-  runner: CommandRunner,
-  locks: Locks,
-  logger: Logger,
-  options: IptablesOptions = {},
-): PortForwarding {
+export function createIptablesPortForwarding(runner: CommandRunner, locks: Locks, logger: Logger, options: IptablesOptions = {}): PortForwarding {
   const attempts = options.attempts ?? 60;
   const delayMs = options.retryDelayMs ?? 500;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)));
@@ -86,12 +81,22 @@ export function createIptablesPortForwarding(
           for (const mapping of mappings) {
             const rule = [
               'PREROUTING',
-              '-p', mapping.protocol,
+              '-p',
+              mapping.protocol,
               // Traffic from Garden's own interfaces (w+) is not redirected, as upstream.
-              '!', '-i', 'w+',
-              '--dport', formatPortRange(mapping.host, ':'),
-              '-j', 'DNAT', '--to', `${containerIp}:${formatPortRange(mapping.container, '-')}`,
-              '-m', 'comment', '--comment', portRuleComment(vmCid),
+              '!',
+              '-i',
+              'w+',
+              '--dport',
+              formatPortRange(mapping.host, ':'),
+              '-j',
+              'DNAT',
+              '--to',
+              `${containerIp}:${formatPortRange(mapping.container, '-')}`,
+              '-m',
+              'comment',
+              '--comment',
+              portRuleComment(vmCid),
             ];
             try {
               await iptables(['-A', ...rule]);

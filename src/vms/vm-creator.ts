@@ -74,9 +74,11 @@ export function createVmCreator(deps: VmCreatorDeps): VmCreator {
   async function reapAbandoned(): Promise<void> {
     for (const vmCid of await deps.records.abandonedCreations()) {
       deps.logger.warn('Rolling back a VM left behind by a create_vm that died', { vm: vmCid });
-      await deps.teardown.deleteVm(vmCid).catch((error: unknown) =>
-        deps.logger.warn('Rolling back an abandoned VM failed; will retry on the next create_vm', { vm: vmCid, error: String(error) }),
-      );
+      await deps.teardown
+        .deleteVm(vmCid)
+        .catch((error: unknown) =>
+          deps.logger.warn('Rolling back an abandoned VM failed; will retry on the next create_vm', { vm: vmCid, error: String(error) }),
+        );
     }
   }
 
@@ -216,4 +218,3 @@ export function createVmCreator(deps: VmCreatorDeps): VmCreator {
     },
   };
 }
-

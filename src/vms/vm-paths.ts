@@ -25,10 +25,7 @@ export interface VmHostPaths {
   rootfsDir: string;
 }
 
-export type VmDirsConfig = Pick<
-  CpiConfig['actions'],
-  'host_ephemeral_bind_mounts_dir' | 'host_persistent_bind_mounts_dir' | 'state_dir'
->;
+export type VmDirsConfig = Pick<CpiConfig['actions'], 'host_ephemeral_bind_mounts_dir' | 'host_persistent_bind_mounts_dir' | 'state_dir'>;
 
 export function vmsStateRoot(actions: Pick<CpiConfig['actions'], 'state_dir'>): string {
   return join(actions.state_dir, 'vms');

@@ -41,7 +41,12 @@ export interface VmServicesDeps {
 /** Garden's real init is mounted only where it exists: without the wrapper release it is not needed. */
 async function existingFile(path: string | null): Promise<string | undefined> {
   if (!path) return undefined;
-  return (await stat(path).then((info) => info.isFile(), () => false)) ? path : undefined;
+  return (await stat(path).then(
+    (info) => info.isFile(),
+    () => false,
+  ))
+    ? path
+    : undefined;
 }
 
 export function createVmServices(deps: VmServicesDeps): VmServices {

@@ -84,12 +84,8 @@ export function createVmTeardown(deps: VmTeardownDeps): VmTeardown {
 
     async removeHostDirs(vmCid) {
       const paths = vmHostPaths(deps.dirs, vmCid);
-      await withContext(`Removing host ephemeral dir '${paths.ephemeralDir}'`, () =>
-        unmountAndRemove(paths.ephemeralDir),
-      );
-      await withContext(`Removing host persistent dir '${paths.persistentDir}'`, () =>
-        unmountAndRemove(paths.persistentDir),
-      );
+      await withContext(`Removing host ephemeral dir '${paths.ephemeralDir}'`, () => unmountAndRemove(paths.ephemeralDir));
+      await withContext(`Removing host persistent dir '${paths.persistentDir}'`, () => unmountAndRemove(paths.persistentDir));
     },
 
     async removeRootfs(vmCid) {

@@ -85,26 +85,26 @@ export function createMethods(config: CpiConfig, logger: Logger): MethodTable {
   const diskVmDeps = () => ({ ...disks(), vms: vms().finder, settings: vms().settings, guestMounts: vms().guestMounts, locks: locks() });
   const stemcellDirs = { stemcellsDir: config.actions.stemcells_dir, stateDir: config.actions.state_dir, newId: randomUUID };
   const stemcellStore = lazy(() => createStemcellStore({ ...stemcellDirs, locks: locks() }));
-  const stemcellImporter = lazy(() =>
-    createStemcellImporter({ ...stemcellDirs, locks: locks(), expand: config.actions.expand_stemcell_tarball }),
-  );
+  const stemcellImporter = lazy(() => createStemcellImporter({ ...stemcellDirs, locks: locks(), expand: config.actions.expand_stemcell_tarball }));
 
   return {
     create_stemcell: defineMethod('create_stemcell', createStemcellArgs, (args, call) =>
       createStemcell({ stemcells: stemcellImporter() }, args, call),
     ),
-    delete_stemcell: defineMethod('delete_stemcell', deleteStemcellArgs, (args, call) =>
-      deleteStemcell({ stemcells: stemcellStore() }, args, call),
-    ),
+    delete_stemcell: defineMethod('delete_stemcell', deleteStemcellArgs, (args, call) => deleteStemcell({ stemcells: stemcellStore() }, args, call)),
     create_vm: defineMethod('create_vm', createVmArgs, (args, call) =>
       createVm({ stemcells: stemcellStore(), creator: vms().creator, startContainersWithSystemd }, args, call),
     ),
-    delete_vm: defineMethod('delete_vm', deleteVmArgs, (args, call) => deleteVm({ teardown: vms().teardown, attachments: disks().attachments, locks: locks() }, args, call)),
+    delete_vm: defineMethod('delete_vm', deleteVmArgs, (args, call) =>
+      deleteVm({ teardown: vms().teardown, attachments: disks().attachments, locks: locks() }, args, call),
+    ),
     has_vm: defineMethod('has_vm', hasVmArgs, (args, call) => hasVm({ vms: vms().finder }, args, call)),
     reboot_vm: defineMethod('reboot_vm', rebootVmArgs, (args, call) =>
       rebootVm({ garden: garden(), records: vms().records, vms: vms().finder, startContainersWithSystemd }, args, call),
     ),
-    set_vm_metadata: defineMethod('set_vm_metadata', setVmMetadataArgs, (args, call) => setVmMetadata({ garden: garden(), vms: vms().finder }, args, call)),
+    set_vm_metadata: defineMethod('set_vm_metadata', setVmMetadataArgs, (args, call) =>
+      setVmMetadata({ garden: garden(), vms: vms().finder }, args, call),
+    ),
     calculate_vm_cloud_properties: defineMethod('calculate_vm_cloud_properties', calculateVmCloudPropertiesArgs, (args, call) =>
       calculateVmCloudProperties({}, args, call),
     ),
@@ -117,9 +117,7 @@ export function createMethods(config: CpiConfig, logger: Logger): MethodTable {
     resize_disk: defineMethod('resize_disk', resizeDiskArgs, (args, call) => resizeDisk({ ...disks(), locks: locks() }, args, call)),
     update_disk: defineMethod('update_disk', updateDiskArgs, (args, call) => updateDisk({ ...disks(), locks: locks() }, args, call)),
     set_disk_metadata: defineMethod('set_disk_metadata', setDiskMetadataArgs, (args, call) => setDiskMetadata(disks(), args, call)),
-    snapshot_disk: defineMethod('snapshot_disk', snapshotDiskArgs, (args, call) =>
-      snapshotDisk({ ...disks(), locks: locks() }, args, call),
-    ),
+    snapshot_disk: defineMethod('snapshot_disk', snapshotDiskArgs, (args, call) => snapshotDisk({ ...disks(), locks: locks() }, args, call)),
     delete_snapshot: defineMethod('delete_snapshot', deleteSnapshotArgs, (args, call) => deleteSnapshot(disks(), args, call)),
     create_network: defineMethod('create_network', createNetworkArgs, (args) => createNetwork({}, args)),
     delete_network: defineMethod('delete_network', deleteNetworkArgs, (args) => deleteNetwork({}, args)),
