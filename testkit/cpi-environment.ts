@@ -50,6 +50,11 @@ export interface CpiEnvironment {
   ): Promise<CpiRun>;
   /** Like call, but throws when the response carries an error; returns the result. */
   ok<T = unknown>(method: string, args: unknown[], options?: { apiVersion?: number | null; requestId?: string | null }): Promise<T>;
+  /**
+   * Runs `script` with /bin/sh as root inside a running VM (a Garden process); resolves with its stdout,
+   * rejects naming the script, the VM and its stderr when it exits non-zero.
+   */
+  shell(vm: string, script: string): Promise<string>;
   leaks(): Promise<LeakReport>;
   close(): Promise<void>;
 }
@@ -147,6 +152,11 @@ export async function startCpiEnvironment(
         throw new Error(`${method} failed: ${JSON.stringify(run.response.error)} (exit ${String(run.status)}); stderr: ${run.stderr.slice(-2000)}`);
       }
       return run.response.result as T;
+    },
+    async shell(vm, script) {
+      const result = await client.exec(vm, { path: '/bin/sh', args: ['-c', script], user: 'root' });
+      if (result.exitStatus !== 0) throw new Error(`'${script}' in ${vm} exited ${String(result.exitStatus)}: ${result.stderr}`);
+      return result.stdout;
     },
     leaks: () => findLeaks(dirs, containerHandles),
     async close() {

@@ -28,14 +28,8 @@ function networks(ip: string) {
   };
 }
 
-async function sh(env: CpiEnvironment, vm: string, script: string): Promise<string> {
-  const result = await env.client.exec(vm, { path: '/bin/sh', args: ['-c', script], user: 'root' });
-  assert.equal(result.exitStatus, 0, `'${script}' in ${vm}: ${result.stderr}`);
-  return result.stdout;
-}
-
 async function persistentSettings(env: CpiEnvironment, vm: string): Promise<unknown> {
-  const settings = JSON.parse(await sh(env, vm, 'cat /var/vcap/bosh/warden-cpi-agent-env.json')) as { disks: { persistent: unknown } };
+  const settings = JSON.parse(await env.shell(vm, 'cat /var/vcap/bosh/warden-cpi-agent-env.json')) as { disks: { persistent: unknown } };
   return settings.disks.persistent;
 }
 
@@ -68,8 +62,8 @@ describe('disks through bin/cpi processes', () => {
       assert.equal(hints[i], `/warden-cpi-dev/${disk}`);
       assert.deepEqual(await env.ok('get_disks', [vm]), [disk]);
       assert.deepEqual(await persistentSettings(env, vm), { [disk]: hints[i] });
-      await sh(env, vm, `echo vm-${i} > ${hints[i]}/owner`);
-      assert.equal((await sh(env, vm, 'ls /warden-cpi-dev')).trim(), disk);
+      await env.shell(vm, `echo vm-${i} > ${hints[i]}/owner`);
+      assert.equal((await env.shell(vm, 'ls /warden-cpi-dev')).trim(), disk);
     }
     // A second VM cannot have a disk that is attached elsewhere.
     const refused = await env.call('attach_disk', [vms[1], disks[0]]);
@@ -164,17 +158,17 @@ describe('disks through bin/cpi processes', () => {
     const disk = await env.ok<string>('create_disk', [64, {}, vm]);
     const hint = await env.ok<string>('attach_disk', [vm, disk]);
     // What the agent's mount_disk does with the hint; its unmount_disk leaves this bind (docs/real-bosh.md).
-    await sh(env, vm!, `mkdir -p /var/vcap/store && mount --bind ${hint} /var/vcap/store && echo kept > /var/vcap/store/f`);
+    await env.shell(vm!, `mkdir -p /var/vcap/store && mount --bind ${hint} /var/vcap/store && echo kept > /var/vcap/store/f`);
     // Nobody else may mount it meanwhile.
     const [, , , , other] = vms;
     const refused = await env.call('attach_disk', [other, disk]);
     assert.match(refused.response.error?.message ?? '', /is already attached to VM/);
 
     await env.ok('detach_disk', [vm, disk]);
-    assert.equal((await sh(env, vm!, 'if grep -q " /var/vcap/store " /proc/self/mountinfo; then echo mounted; else echo gone; fi')).trim(), 'gone');
+    assert.equal((await env.shell(vm!, 'if grep -q " /var/vcap/store " /proc/self/mountinfo; then echo mounted; else echo gone; fi')).trim(), 'gone');
     assert.deepEqual(await persistentSettings(env, vm!), {});
     await env.ok('attach_disk', [other, disk]);
-    assert.equal((await sh(env, other!, `cat ${hint}/f`)).trim(), 'kept');
+    assert.equal((await env.shell(other!, `cat ${hint}/f`)).trim(), 'kept');
     await env.ok('detach_disk', [other, disk]);
     await env.ok('delete_disk', [disk]);
   });
@@ -195,11 +189,11 @@ describe('disks through bin/cpi processes', () => {
     const hint = await env.ok<string>('attach_disk', [vm, disk]);
     assert.equal(await env.ok<string>('attach_disk', [vm, disk]), hint, 'attaching again answers the same hint');
     assert.deepEqual(await env.ok('get_disks', [vm]), [disk]);
-    await sh(env, vm!, `echo upstream-data > ${hint}/file && sync`);
+    await env.shell(vm!, `echo upstream-data > ${hint}/file && sync`);
     const resizeAttached = await env.call('resize_disk', [disk, 128]);
     assert.equal(resizeAttached.response.error?.type, 'Bosh::Clouds::NotSupported');
     const liveSnapshot = await env.ok<string>('snapshot_disk', [disk, { index: 1 }]);
-    await sh(env, vm!, `echo still-writable > ${hint}/after`);
+    await env.shell(vm!, `echo still-writable > ${hint}/after`);
     await env.ok('detach_disk', [vm, disk]);
 
     await env.ok('resize_disk', [disk, 128]);
@@ -211,8 +205,8 @@ describe('disks through bin/cpi processes', () => {
 
     const [, , , vm2] = vms;
     await env.ok('attach_disk', [vm2, disk]);
-    assert.equal((await sh(env, vm2!, `cat ${hint}/file ${hint}/after`)).trim(), 'upstream-data\nstill-writable');
-    const blocks = (await sh(env, vm2!, `stat -f -c '%b %S' ${hint}`)).trim().split(' ').map(Number);
+    assert.equal((await env.shell(vm2!, `cat ${hint}/file ${hint}/after`)).trim(), 'upstream-data\nstill-writable');
+    const blocks = (await env.shell(vm2!, `stat -f -c '%b %S' ${hint}`)).trim().split(' ').map(Number);
     assert.ok(blocks[0]! * blocks[1]! > 150 * 1024 * 1024, `filesystem is ${blocks[0]! * blocks[1]!} bytes after growing to 192 MiB`);
     await env.ok('detach_disk', [vm2, disk]);
 
@@ -271,7 +265,7 @@ describe('disks through bin/cpi processes', () => {
       const hint = await env.ok<string>('attach_disk', [upstreamVm, disk]);
       assert.ok(env.garden.connectionCount() - before <= 3, `attach used ${env.garden.connectionCount() - before} connections`);
       assert.deepEqual(await persistentSettings(env, upstreamVm), { [disk]: hint });
-      await sh(env, upstreamVm, `echo hi > ${hint}/x`);
+      await env.shell(upstreamVm, `echo hi > ${hint}/x`);
 
       before = env.garden.connectionCount();
       await env.ok('detach_disk', [upstreamVm, disk]);

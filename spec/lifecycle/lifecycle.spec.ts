@@ -19,13 +19,6 @@ const networks = {
   },
 };
 
-/** Runs a shell command inside a running VM (the emulator's exec mode: a real chrooted mount namespace). */
-async function sh(env: CpiEnvironment, vm: string, script: string): Promise<string> {
-  const result = await env.client.exec(vm, { path: '/bin/sh', args: ['-c', script], user: 'root' });
-  assert.equal(result.exitStatus, 0, `'${script}' in ${vm}: ${result.stderr}`);
-  return result.stdout;
-}
-
 /**
  * The whole CPI lifecycle as the Director drives it: one bin/cpi process per call, cleared environment,
  * against the Garden emulator in exec mode with a real (busybox) stemcell, real loop devices and mounts.
@@ -63,8 +56,8 @@ for (const style of ['director', 'bosh-cli'] as const) {
 
       // The fake agent (runsvdir-start) copies its settings into /var/vcap/data once started: proof the
       // detached agent start ran, with the settings already in place.
-      await sh(env, vm1, 'for i in $(seq 100); do [ -f /var/vcap/data/agent-started.json ] && exit 0; sleep 0.1; done; exit 1');
-      const settings = JSON.parse(await sh(env, vm1, 'cat /var/vcap/data/agent-started.json')) as { agent_id: string; vm: { name: string } };
+      await env.shell(vm1, 'for i in $(seq 100); do [ -f /var/vcap/data/agent-started.json ] && exit 0; sleep 0.1; done; exit 1');
+      const settings = JSON.parse(await env.shell(vm1, 'cat /var/vcap/data/agent-started.json')) as { agent_id: string; vm: { name: string } };
       assert.equal(settings.agent_id, agentId);
       assert.equal(settings.vm.name, vm1);
 
@@ -74,8 +67,8 @@ for (const style of ['director', 'bosh-cli'] as const) {
       assert.equal(hint, `/warden-cpi-dev/${disk}`);
       assert.deepEqual(await env.ok('get_disks', [vm1], callOptions), [disk]);
 
-      await sh(env, vm1, `echo precious-data > ${hint}/file && sync`);
-      const attachedSettings = JSON.parse(await sh(env, vm1, 'cat /var/vcap/bosh/warden-cpi-agent-env.json')) as {
+      await env.shell(vm1, `echo precious-data > ${hint}/file && sync`);
+      const attachedSettings = JSON.parse(await env.shell(vm1, 'cat /var/vcap/bosh/warden-cpi-agent-env.json')) as {
         disks: { persistent: Record<string, unknown> };
       };
       assert.deepEqual(attachedSettings.disks.persistent, { [disk]: hint });
@@ -87,16 +80,16 @@ for (const style of ['director', 'bosh-cli'] as const) {
 
       const [vm2] = await env.ok<[string]>('create_vm', [`${agentId}-2`, stemcellCid, {}, networks, [disk], {}], callOptions);
       await env.ok('attach_disk', [vm2, disk], callOptions);
-      assert.equal((await sh(env, vm2, `cat ${hint}/file`)).trim(), 'precious-data');
+      assert.equal((await env.shell(vm2, `cat ${hint}/file`)).trim(), 'precious-data');
       await env.ok('detach_disk', [vm2, disk], callOptions);
 
       await env.ok('resize_disk', [disk, 200], callOptions);
       await env.ok('attach_disk', [vm2, disk], callOptions);
       // busybox df cannot see the chroot's mounts; statfs on the hint path is what df reports.
-      const [blocks, blockSize] = (await sh(env, vm2, `stat -f -c '%b %S' ${hint}`)).trim().split(' ').map(Number);
+      const [blocks, blockSize] = (await env.shell(vm2, `stat -f -c '%b %S' ${hint}`)).trim().split(' ').map(Number);
       const sizeKb = ((blocks ?? 0) * (blockSize ?? 0)) / 1024;
       assert.ok(sizeKb > 150 * 1024, `the filesystem at the hint has ${sizeKb} KiB after resizing to 200 MiB`);
-      assert.equal((await sh(env, vm2, `cat ${hint}/file`)).trim(), 'precious-data');
+      assert.equal((await env.shell(vm2, `cat ${hint}/file`)).trim(), 'precious-data');
       await env.ok('detach_disk', [vm2, disk], callOptions);
 
       const snapshot = await env.ok<string>('snapshot_disk', [disk, { deployment: 'd', index: 0 }], callOptions);

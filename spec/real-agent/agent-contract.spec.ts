@@ -38,15 +38,8 @@ describe(
     let secondVm = '';
     let diskCid = '';
 
-    /** Runs a shell script in a VM through Garden; returns stdout, fails the test on a non-zero exit. */
-    async function sh(vm: string, script: string): Promise<string> {
-      const result = await env.client.exec(vm, { path: '/bin/bash', args: ['-c', script], user: 'root' });
-      assert.equal(result.exitStatus, 0, `'${script}' in ${vm} exited ${String(result.exitStatus)}: ${result.stderr}`);
-      return result.stdout;
-    }
-
     /** The agent's own log (svlogd's current file), for assertions and for the record. */
-    const agentLog = (vm: string): Promise<string> => sh(vm, 'cat /var/vcap/bosh/log/@*.s /var/vcap/bosh/log/current 2>/dev/null || true');
+    const agentLog = (vm: string): Promise<string> => env.shell(vm, 'cat /var/vcap/bosh/log/@*.s /var/vcap/bosh/log/current 2>/dev/null || true');
 
     /** The agent log lines matching `pattern`, for the record (printed as a test diagnostic). */
     const excerpt = (log: string, pattern: RegExp): string[] =>
@@ -72,7 +65,7 @@ describe(
     };
 
     const isStoreMounted = async (vm: string): Promise<boolean> =>
-      (await sh(vm, 'if mountpoint -q /var/vcap/store; then echo yes; else echo no; fi')).trim() === 'yes';
+      (await env.shell(vm, 'if mountpoint -q /var/vcap/store; then echo yes; else echo no; fi')).trim() === 'yes';
 
     before(async () => {
       cert = await makeMbusCert();
@@ -141,7 +134,7 @@ describe(
       );
       t.diagnostic(`agent log:\n${mountLines.join('\n')}`);
       assert.deepEqual(await mbus.task('list_disk', []), [diskCid]);
-      await sh(firstVm, 'echo "written by the first VM" > /var/vcap/store/marker && sync');
+      await env.shell(firstVm, 'echo "written by the first VM" > /var/vcap/store/marker && sync');
     });
 
     it('keeps the data through unmount_disk, detach_disk and an attach to a second VM', async () => {
@@ -158,7 +151,7 @@ describe(
       const hint = await env.ok<unknown>('attach_disk', [secondVm, diskCid]);
       await mbus.task('add_persistent_disk', [diskCid, hint]);
       await mbus.task('mount_disk', [diskCid]);
-      assert.equal((await sh(secondVm, 'cat /var/vcap/store/marker')).trim(), 'written by the first VM');
+      assert.equal((await env.shell(secondVm, 'cat /var/vcap/store/marker')).trim(), 'written by the first VM');
     });
 
     it('reboot_vm: the agent answers ping again with the disk still mounted', async () => {
@@ -167,7 +160,7 @@ describe(
       await mbusOf(secondVm).waitForPing(BOOT_TIMEOUT_MS);
       timings.reboot_vm_to_first_ping = Date.now() - rebooted;
       assert.ok(await isStoreMounted(secondVm), 'the agent mounted the disk again at boot');
-      assert.equal((await sh(secondVm, 'cat /var/vcap/store/marker')).trim(), 'written by the first VM');
+      assert.equal((await env.shell(secondVm, 'cat /var/vcap/store/marker')).trim(), 'written by the first VM');
     });
 
     it('delete_vm, delete_disk and delete_stemcell leave nothing behind', async () => {

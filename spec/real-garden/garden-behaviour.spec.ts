@@ -30,12 +30,6 @@ async function sh(env: CpiEnvironment, vm: string, script: string): Promise<{ st
   return { status: result.exitStatus, stdout: result.stdout, stderr: result.stderr };
 }
 
-async function shOk(env: CpiEnvironment, vm: string, script: string): Promise<string> {
-  const result = await sh(env, vm, script);
-  assert.equal(result.status, 0, `'${script}' in ${vm}: ${result.stderr}`);
-  return result.stdout;
-}
-
 /** The host's cgroup mounts (target, options), to prove no container remounted them. */
 async function hostCgroupMounts(): Promise<string[]> {
   return (await readFile('/proc/self/mountinfo', 'utf8'))
@@ -70,7 +64,7 @@ describe(
       const [vm] = await env.ok<[string]>('create_vm', ['agent-rootfs', stemcellCid, {}, networks('10.244.1.10'), [], {}]);
       const info = await env.client.info(vm);
       assert.equal(info.ContainerIP, '10.244.1.10');
-      await shOk(env, vm, 'echo written-by-the-vm > /etc/vm-file');
+      await env.shell(vm, 'echo written-by-the-vm > /etc/vm-file');
       assert.equal(
         await readFile(join(env.dirs.stateDir, 'rootfs', vm, 'upper', 'etc', 'vm-file'), 'utf8'),
         'written-by-the-vm\n',
@@ -85,8 +79,8 @@ describe(
     it('delivers the agent settings as a read-only file at boot, visible before the agent starts', async () => {
       const [vm] = await env.ok<[string]>('create_vm', ['agent-settings', stemcellCid, {}, networks('10.244.1.11'), [], {}]);
       // The fake agent copies the file as its first act: the settings were there when the start ran.
-      await shOk(env, vm, 'for i in $(seq 100); do [ -f /var/vcap/data/agent-started.json ] && exit 0; sleep 0.1; done; exit 1');
-      const settings = JSON.parse(await shOk(env, vm, 'cat /var/vcap/data/agent-started.json')) as { agent_id: string };
+      await env.shell(vm, 'for i in $(seq 100); do [ -f /var/vcap/data/agent-started.json ] && exit 0; sleep 0.1; done; exit 1');
+      const settings = JSON.parse(await env.shell(vm, 'cat /var/vcap/data/agent-started.json')) as { agent_id: string };
       assert.equal(settings.agent_id, 'agent-settings');
       const write = await sh(env, vm, 'echo tampered >> /var/vcap/bosh/warden-cpi-agent-env.json');
       assert.notEqual(write.status, 0, 'the settings file is read-only inside the VM');
@@ -98,9 +92,9 @@ describe(
       const [vm] = await env.ok<[string]>('create_vm', ['agent-disk', stemcellCid, {}, networks('10.244.1.12'), [], {}]);
       const disk = await env.ok<string>('create_disk', [64, {}, vm]);
       const hint = await env.ok<string>('attach_disk', [vm, disk]);
-      await shOk(env, vm, `echo on-the-disk > ${hint}/file && sync`);
-      assert.match(await shOk(env, vm, `grep -c ' ${hint} ' /proc/self/mountinfo`), /^1/, 'the disk is a mount inside the VM');
-      const inside = JSON.parse(await shOk(env, vm, 'cat /var/vcap/bosh/warden-cpi-agent-env.json')) as {
+      await env.shell(vm, `echo on-the-disk > ${hint}/file && sync`);
+      assert.match(await env.shell(vm, `grep -c ' ${hint} ' /proc/self/mountinfo`), /^1/, 'the disk is a mount inside the VM');
+      const inside = JSON.parse(await env.shell(vm, 'cat /var/vcap/bosh/warden-cpi-agent-env.json')) as {
         disks: { persistent: Record<string, string> };
       };
       assert.deepEqual(inside.disks.persistent, { [disk]: hint });
@@ -113,10 +107,10 @@ describe(
 
     it('reboot_vm: stop keeps the container, and a process started after it runs (the agent starts again)', async () => {
       const [vm] = await env.ok<[string]>('create_vm', ['agent-reboot', stemcellCid, {}, networks('10.244.1.13'), [], {}]);
-      await shOk(env, vm, 'for i in $(seq 100); do [ -f /var/vcap/data/agent-started.json ] && exit 0; sleep 0.1; done; exit 1');
-      await shOk(env, vm, 'rm /var/vcap/data/agent-started.json');
+      await env.shell(vm, 'for i in $(seq 100); do [ -f /var/vcap/data/agent-started.json ] && exit 0; sleep 0.1; done; exit 1');
+      await env.shell(vm, 'rm /var/vcap/data/agent-started.json');
       await env.ok('reboot_vm', [vm]);
-      await shOk(env, vm, 'for i in $(seq 100); do [ -f /var/vcap/data/agent-started.json ] && exit 0; sleep 0.1; done; exit 1');
+      await env.shell(vm, 'for i in $(seq 100); do [ -f /var/vcap/data/agent-started.json ] && exit 0; sleep 0.1; done; exit 1');
       assert.equal(await env.ok('has_vm', [vm]), true);
       await env.ok('delete_vm', [vm]);
     });
@@ -142,7 +136,7 @@ describe(
         [],
         {},
       ]);
-      await shOk(env, vm, 'mkdir -p /srv && echo served-from-the-vm > /srv/index.html && (httpd -p 8080 -h /srv &) && sleep 0.3');
+      await env.shell(vm, 'mkdir -p /srv && echo served-from-the-vm > /srv/index.html && (httpd -p 8080 -h /srv &) && sleep 0.3');
       // A client host: its own network namespace, linked to this host by a veth pair.
       const ns = `gcpi-client-${process.pid}`;
       const hostSide = `gcpih${process.pid % 100000}`;
