@@ -137,6 +137,23 @@ describe('VmCreator', () => {
     ...overrides,
   });
 
+  /** A teardown that finds every container already gone: how the tests clean up the VMs they made. */
+  function cleanupTeardown() {
+    return createVmTeardown({
+      dirs: {
+        host_ephemeral_bind_mounts_dir: join(dir, 'ephemeral'),
+        host_persistent_bind_mounts_dir: join(dir, 'persistent'),
+        state_dir: join(dir, 'state'),
+      },
+      containers: { destroyIfExists: async () => true },
+      ports,
+      mounts,
+      records: { read: async () => undefined },
+      locks: createFileLocks(join(dir, 'locks'), silentLogger),
+      logger: silentLogger,
+    });
+  }
+
   async function hostLeftovers(): Promise<string[]> {
     const names = async (sub: string) => (await readdir(join(dir, sub)).catch(() => [] as string[])).map((n) => `${sub}/${n}`);
     const mounted = (await mounts.mountsUnder(dir)).map((m) => m.target);
@@ -175,19 +192,7 @@ describe('VmCreator', () => {
     assert.match(garden.runs[0]?.args?.[1] ?? '', /exec env -i \/usr\/sbin\/runsvdir-start/);
     assert.ok((await mounts.mountsUnder(join(dir, 'ephemeral', 'vm-1'))).length > 0, 'ephemeral dir bind-mounted');
     // Clean up for the next tests.
-    await createVmTeardown({
-      dirs: {
-        host_ephemeral_bind_mounts_dir: join(dir, 'ephemeral'),
-        host_persistent_bind_mounts_dir: join(dir, 'persistent'),
-        state_dir: join(dir, 'state'),
-      },
-      containers: { destroyIfExists: async () => true },
-      ports,
-      mounts,
-      records: { read: async () => undefined },
-      locks: createFileLocks(join(dir, 'locks'), silentLogger),
-      logger: silentLogger,
-    }).deleteVm('vm-1');
+    await cleanupTeardown().deleteVm('vm-1');
     assert.deepEqual(await hostLeftovers(), []);
   });
 
@@ -209,19 +214,7 @@ describe('VmCreator', () => {
     assert.equal(await readFile(join(roots[1]!, 'etc', 'os-release'), 'utf8'), 'stemcell\n');
     assert.equal(await readFile(join(stemcell, 'etc', 'os-release'), 'utf8'), 'stemcell\n');
     for (const { vmCid } of [first, second]) {
-      await createVmTeardown({
-        dirs: {
-          host_ephemeral_bind_mounts_dir: join(dir, 'ephemeral'),
-          host_persistent_bind_mounts_dir: join(dir, 'persistent'),
-          state_dir: join(dir, 'state'),
-        },
-        containers: { destroyIfExists: async () => true },
-        ports,
-        mounts,
-        records: { read: async () => undefined },
-        locks: createFileLocks(join(dir, 'locks'), silentLogger),
-        logger: silentLogger,
-      }).deleteVm(vmCid);
+      await cleanupTeardown().deleteVm(vmCid);
     }
     assert.deepEqual(await hostLeftovers(), []);
     assert.deepEqual(await readdir(stemcell), ['etc'], 'the stemcell is untouched');
