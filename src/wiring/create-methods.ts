@@ -61,6 +61,7 @@ export function createMethods(config: CpiConfig, logger: Logger): MethodTable {
       network: config.warden.connect_network,
       address: config.warden.connect_address,
       logger,
+      keepAlive: true,
       timeouts: {
         requestMs: config.warden.request_timeout_seconds * 1000,
         longRequestMs: config.warden.long_request_timeout_seconds * 1000,
@@ -80,7 +81,7 @@ export function createMethods(config: CpiConfig, logger: Logger): MethodTable {
       logger,
     }),
   );
-  // attach/detach/get_disks: the disk services plus whether the VM exists (Garden decides) and its agent
+  // attach/detach: the disk services plus whether the VM exists (Garden decides) and its agent
   // settings (updated under the VM's lock).
   const diskVmDeps = () => ({ ...disks(), vms: vms().finder, settings: vms().settings, locks: locks() });
   const stemcellDirs = { stemcellsDir: config.actions.stemcells_dir, stateDir: config.actions.state_dir, newId: randomUUID };
@@ -113,7 +114,7 @@ export function createMethods(config: CpiConfig, logger: Logger): MethodTable {
     has_disk: defineMethod('has_disk', hasDiskArgs, (args, call) => hasDisk(disks(), args, call)),
     attach_disk: defineMethod('attach_disk', attachDiskArgs, (args, call) => attachDisk(diskVmDeps(), args, call)),
     detach_disk: defineMethod('detach_disk', detachDiskArgs, (args, call) => detachDisk(diskVmDeps(), args, call)),
-    get_disks: defineMethod('get_disks', getDisksArgs, (args, call) => getDisks(diskVmDeps(), args, call)),
+    get_disks: defineMethod('get_disks', getDisksArgs, (args, call) => getDisks(disks(), args, call)),
     resize_disk: defineMethod('resize_disk', resizeDiskArgs, (args, call) => resizeDisk({ ...disks(), locks: locks() }, args, call)),
     update_disk: defineMethod('update_disk', updateDiskArgs, (args, call) => updateDisk({ ...disks(), locks: locks() }, args, call)),
     set_disk_metadata: defineMethod('set_disk_metadata', setDiskMetadataArgs, (args, call) => setDiskMetadata(disks(), args, call)),
