@@ -13,7 +13,18 @@ import { Script } from 'node:vm';
 import { brotliCompressSync, constants } from 'node:zlib';
 import { build } from 'esbuild';
 
-const common = { bundle: true, platform: 'node', target: 'node20', legalComments: 'none', logLevel: 'warning' };
+// axios requires the form-data package (with mime-types and its 137 KB mime-db), which every Garden call
+// would load and evaluate; the CPI never sends a form. Node's own FormData (global since Node 18) stands in,
+// and axios falls back to it anyway when form-data is missing.
+const nodeFormData = {
+  name: 'node-form-data',
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /^form-data$/ }, () => ({ path: 'form-data', namespace: 'node-form-data' }));
+    pluginBuild.onLoad({ filter: /.*/, namespace: 'node-form-data' }, () => ({ loader: 'js', contents: 'module.exports = globalThis.FormData;' }));
+  },
+};
+
+const common = { bundle: true, platform: 'node', target: 'node20', legalComments: 'none', logLevel: 'warning', plugins: [nodeFormData] };
 
 const services = await build({
   ...common,
@@ -71,7 +82,7 @@ await build({
   sourcemap: true,
   minifyWhitespace: true,
   minifySyntax: true,
-  plugins: [embeddedServices],
+  plugins: [nodeFormData, embeddedServices],
   banner: { js: '#!/usr/bin/env node' },
 });
 
