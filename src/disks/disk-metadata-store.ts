@@ -1,7 +1,7 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { readOwnFile } from '../host/own-files';
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CloudError, withContext } from '../errors/cpi-errors';
 import { parseJsonText } from '../config/json-text';
 import { diskPaths, type DisksConfig } from './disk-paths';

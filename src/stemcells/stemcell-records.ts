@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { stemcellManifestSchema } from './stemcell-manifest';
 
 /** What is known of imported data (`.data-<key>`), shared by every cid that links to it. */

@@ -1,7 +1,7 @@
 import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { readOwnFile } from '../host/own-files';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseJsonText } from '../config/json-text';
 import { writeFileAtomic } from './host-files';
 import { vmHostPaths, vmsStateRoot, type VmDirsConfig } from './vm-paths';
