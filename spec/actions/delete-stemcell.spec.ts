@@ -18,11 +18,11 @@ describe('delete_stemcell', () => {
         deleted.push(cid);
       },
     } satisfies Pick<StemcellStore, 'delete'>;
-    const method = defineMethod('delete_stemcell', deleteStemcellArgs, (args, context) => deleteStemcell({ stemcells }, args, context));
-    assert.equal(await method(['stemcell-cid'], call), null);
+    const method = defineMethod(deleteStemcellArgs, (args, context) => deleteStemcell({ stemcells }, args, context));
+    assert.equal(await method(['stemcell-cid'], call, 'delete_stemcell'), null);
     assert.deepEqual(deleted, ['stemcell-cid']);
-    await assert.rejects(method([''], call), InvalidRequest);
-    await assert.rejects(method([7], call), InvalidRequest);
+    await assert.rejects(method([''], call, 'delete_stemcell'), InvalidRequest);
+    await assert.rejects(method([7], call, 'delete_stemcell'), InvalidRequest);
     assert.deepEqual(deleted, ['stemcell-cid']);
   });
 });

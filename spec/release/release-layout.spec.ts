@@ -122,7 +122,7 @@ describe('the BOSH release directory', () => {
       }
     }
     // Only the bundle goes into warden_cpi: no TypeScript, nothing compiled on the compilation VM.
-    assert.deepEqual(matched.warden_cpi?.sort(), ['warden_cpi/cpi-services.cache', 'warden_cpi/cpi-services.js.map', 'warden_cpi/cpi.js', 'warden_cpi/cpi.js.map']);
+    assert.deepEqual(matched.warden_cpi?.sort(), ['warden_cpi/cpi-services.cache', 'warden_cpi/cpi-services.js', 'warden_cpi/cpi-services.js.map', 'warden_cpi/cpi.js', 'warden_cpi/cpi.js.map']);
     assert.deepEqual(matched['garden-cpi-node'], Object.keys(blobs).filter((path) => path.startsWith('node/')));
   });
 

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { errorResponse, successResponse } from '../../src/rpc/response';
 import { CloudError, DiskNotAttached, NotSupported, VMCreationFailed, VMNotFound, wrapError } from '../../src/errors/cpi-errors';
-import { redact, redactArguments } from '../../src/rpc/redact';
+import { redact, redactArguments } from '../../src/log/redact';
 
 describe('response mapping', () => {
   it('maps each typed error to its Bosh::Clouds type and ok_to_retry', () => {

@@ -5,8 +5,9 @@ import type { Logger } from '../log/logger';
 import { printable } from '../log/printable';
 import { createStderrLogger, parseLogLevel } from '../log/stderr-logger';
 import { dispatch } from './dispatch';
+import { loadServices } from './load-services';
 import { loadConfig } from './load-config';
-import { redact, redactArguments } from './redact';
+import { redact, redactArguments } from '../log/redact';
 import { type CpiResponse, errorResponse, successResponse } from './response';
 import { MAX_REQUEST_BYTES, type StdinContent } from './read-stdin';
 import { type RequestEnvelope, parseRequest, requestIdOf } from './request-envelope';
@@ -51,10 +52,13 @@ function summarise(result: unknown): string {
  * One CPI call: stdin -> request -> action -> exactly one JSON response on stdout. Never throws; every
  * failure, malformed input included, becomes an error response.
  */
+/** winston, from the services (src/wiring/services.ts): loaded with the first line a call writes. */
+const winston = () => loadServices().createWinstonLogger;
+
 export async function answerRequest(io: CpiProcessIo): Promise<CpiResponse> {
   const started = Date.now();
   const envLevel = parseLogLevel(io.env.BOSH_LOG_LEVEL);
-  let logger: Logger = createStderrLogger({ level: envLevel ?? 'info', requestId: undefined, stderr: io.stderr });
+  let logger: Logger = createStderrLogger({ level: envLevel ?? 'info', requestId: undefined, stderr: io.stderr, backend: winston });
   let request: RequestEnvelope | undefined;
   const elapsed = () => `${Date.now() - started} ms`;
   try {
@@ -65,10 +69,10 @@ export async function answerRequest(io: CpiProcessIo): Promise<CpiResponse> {
     if (input.kind === 'not_utf8') throw new InvalidRequest('Invalid request: stdin is not valid UTF-8');
     request = parseRequest(input.text);
     const requestId = requestIdOf(request);
-    logger = createStderrLogger({ level: envLevel ?? 'info', requestId, stderr: io.stderr });
+    logger = createStderrLogger({ level: envLevel ?? 'info', requestId, stderr: io.stderr, backend: winston });
     const config = loadConfig(io.argv);
     const level = envLevel ?? config.log_level ?? 'info';
-    logger = createStderrLogger({ level, requestId, stderr: io.stderr });
+    logger = createStderrLogger({ level, requestId, stderr: io.stderr, backend: winston });
     // Redacting walks the whole request: only pay for it when debug lines are written.
     if (level === 'debug') {
       logger.debug('Request', { method: request.method, arguments: redactArguments(request.method, request.arguments), api_version: request.api_version });
