@@ -1,4 +1,4 @@
-import { CpiError } from '../errors/cpi-errors';
+import { BoshError } from '../errors/cpi-errors';
 
 /** The one shape the Director and bosh-cli accept: all three keys, `log` a string, `ok_to_retry` a boolean. */
 export interface CpiResponse {
@@ -20,7 +20,7 @@ function capped(message: string): string {
 
 /** The single place where errors become `Bosh::Clouds::*`: anything untyped is a CloudError. */
 export function errorResponse(error: unknown, log: string): CpiResponse {
-  if (error instanceof CpiError) {
+  if (error instanceof BoshError) {
     return { result: null, error: { type: error.boshType, message: capped(error.message), ok_to_retry: error.okToRetry }, log };
   }
   const message = error instanceof Error ? `${error.name}: ${error.message}` : `Unexpected error: ${String(error)}`;
