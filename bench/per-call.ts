@@ -183,7 +183,7 @@ export async function benchPerCall(options: { runs?: number; garden?: GardenUnde
       }
     }
     // The 10-way parallel rows are slow: fewer rounds.
-    const parallelRuns = Math.max(3, Math.ceil(runs / 3));
+    const parallelRuns = Math.max(2, Math.ceil(runs / 3));
     for (let run = 0; run < parallelRuns; run += 1) {
       for (const bundle of run % 2 === 0 ? bundles : [...bundles].reverse()) {
         const disks = (await parallel(bundle, 'create_disk x10 parallel', 'create_disk', () => [1, {}, vm], 10)) as string[];
@@ -227,7 +227,7 @@ export async function benchPerCall(options: { runs?: number; garden?: GardenUnde
 
 export function printPerCall(result: PerCallBench, where: string): void {
   const labels = result.bundles.map((bundle) => bundle.label);
-  console.log(`## per call, through the bundle, against ${where} (${result.runs} interleaved runs; x10 rows: ${Math.max(3, Math.ceil(result.runs / 3))}), medians`);
+  console.log(`## per call, through the bundle, against ${where} (${result.runs} interleaved runs; x10 rows: ${Math.max(2, Math.ceil(result.runs / 3))}), medians`);
   console.log(`bare node -e 0: median ${result.bareMs.toFixed(1)} ms`);
   const header = ['call', ...labels.flatMap((label) => [`${label} ms`, 'x bare', 'conns'])];
   if (labels.length === 2) header.push('this/baseline');
