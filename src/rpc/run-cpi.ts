@@ -48,13 +48,13 @@ function summarise(result: unknown): string {
   return 'ok';
 }
 
+/** winston, from the services (src/wiring/services.ts): loaded with the first line a call writes. */
+const winston = () => loadServices().createWinstonLogger;
+
 /**
  * One CPI call: stdin -> request -> action -> exactly one JSON response on stdout. Never throws; every
  * failure, malformed input included, becomes an error response.
  */
-/** winston, from the services (src/wiring/services.ts): loaded with the first line a call writes. */
-const winston = () => loadServices().createWinstonLogger;
-
 export async function answerRequest(io: CpiProcessIo): Promise<CpiResponse> {
   const started = Date.now();
   const envLevel = parseLogLevel(io.env.BOSH_LOG_LEVEL);
