@@ -23,7 +23,7 @@ cd "$repo_dir"
 
 prepare_package_files() {
   local target="${1:-${repo_dir}}/src/warden_cpi" file
-  for file in cpi.js cpi.js.map cpi-services.js.map cpi-services.cache; do
+  for file in cpi.js cpi.js.map cpi-methods.js cpi-methods.js.map cpi-methods.cache; do
     if [ ! -f "dist/${file}" ]; then
       echo "dist/${file} is missing: run 'npm run build' first" >&2
       exit 1
@@ -31,7 +31,7 @@ prepare_package_files() {
   done
   mkdir -p "$target"
   # Copy beside, then rename: a concurrent reader never sees a half-written bundle.
-  for file in cpi.js cpi.js.map cpi-services.js.map cpi-services.cache; do
+  for file in cpi.js cpi.js.map cpi-methods.js cpi-methods.js.map cpi-methods.cache; do
     cp "dist/${file}" "${target}/.${file}.tmp"
     mv -f "${target}/.${file}.tmp" "${target}/${file}"
   done

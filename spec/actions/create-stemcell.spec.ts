@@ -4,7 +4,7 @@ import type { CallContext } from '../../src/actions/call-context';
 import { createStemcell, createStemcellArgs } from '../../src/actions/create-stemcell';
 import { InvalidRequest } from '../../src/errors/cpi-errors';
 import { silentLogger } from '../../src/log/logger';
-import { defineMethod } from '../../src/rpc/define-method';
+import { defineMethod } from '../../src/actions/define-method';
 import type { StemcellImporter } from '../../src/stemcells/stemcell-importer';
 
 const call: CallContext = { apiVersion: 2, requestId: 'spec', logger: silentLogger };
@@ -22,12 +22,12 @@ function fakeImporter() {
 
 describe('create_stemcell', () => {
   const method = (importer: StemcellImporter) =>
-    defineMethod('create_stemcell', createStemcellArgs, (args, context) => createStemcell({ stemcells: importer }, args, context));
+    defineMethod(createStemcellArgs, (args, context) => createStemcell({ stemcells: importer }, args, context));
 
   it('returns the cid string and hands the cloud_properties (null included) to the importer', async () => {
     const { calls, importer } = fakeImporter();
-    assert.equal(await method(importer)(['/var/vcap/data/tmp/director/stemcell123/image', null], call), 'new-stemcell-cid');
-    assert.equal(await method(importer)(['/img', { image_reference: 'x' }, 'extra-ignored'], call), 'new-stemcell-cid');
+    assert.equal(await method(importer)(['/var/vcap/data/tmp/director/stemcell123/image', null], call, 'create_stemcell'), 'new-stemcell-cid');
+    assert.equal(await method(importer)(['/img', { image_reference: 'x' }, 'extra-ignored'], call, 'create_stemcell'), 'new-stemcell-cid');
     assert.deepEqual(calls, [
       { imagePath: '/var/vcap/data/tmp/director/stemcell123/image', cloudProperties: null },
       { imagePath: '/img', cloudProperties: { image_reference: 'x' } },
@@ -36,14 +36,14 @@ describe('create_stemcell', () => {
 
   it('tolerates a missing cloud_properties argument', async () => {
     const { calls, importer } = fakeImporter();
-    await method(importer)(['/img'], call);
+    await method(importer)(['/img'], call, 'create_stemcell');
     assert.deepEqual(calls, [{ imagePath: '/img', cloudProperties: undefined }]);
   });
 
   it('rejects a missing, empty or relative image path, naming the argument', async () => {
     const { calls, importer } = fakeImporter();
     for (const args of [[], [''], ['relative/image', {}], [42, {}]]) {
-      await assert.rejects(method(importer)(args, call), (error: unknown) => {
+      await assert.rejects(method(importer)(args, call, 'create_stemcell'), (error: unknown) => {
         assert.ok(error instanceof InvalidRequest);
         assert.match(error.message, /^Invalid arguments for 'create_stemcell': arguments\[0\]: /);
         return true;

@@ -4,7 +4,7 @@ import type { CallContext } from '../../src/actions/call-context';
 import { deleteStemcell, deleteStemcellArgs } from '../../src/actions/delete-stemcell';
 import { InvalidRequest } from '../../src/errors/cpi-errors';
 import { silentLogger } from '../../src/log/logger';
-import { defineMethod } from '../../src/rpc/define-method';
+import { defineMethod } from '../../src/actions/define-method';
 import type { StemcellStore } from '../../src/stemcells/stemcell-store';
 
 const call: CallContext = { apiVersion: 2, requestId: 'spec', logger: silentLogger };
@@ -18,11 +18,11 @@ describe('delete_stemcell', () => {
         deleted.push(cid);
       },
     } satisfies Pick<StemcellStore, 'delete'>;
-    const method = defineMethod('delete_stemcell', deleteStemcellArgs, (args, context) => deleteStemcell({ stemcells }, args, context));
-    assert.equal(await method(['stemcell-cid'], call), null);
+    const method = defineMethod(deleteStemcellArgs, (args, context) => deleteStemcell({ stemcells }, args, context));
+    assert.equal(await method(['stemcell-cid'], call, 'delete_stemcell'), null);
     assert.deepEqual(deleted, ['stemcell-cid']);
-    await assert.rejects(method([''], call), InvalidRequest);
-    await assert.rejects(method([7], call), InvalidRequest);
+    await assert.rejects(method([''], call, 'delete_stemcell'), InvalidRequest);
+    await assert.rejects(method([7], call, 'delete_stemcell'), InvalidRequest);
     assert.deepEqual(deleted, ['stemcell-cid']);
   });
 });

@@ -14,11 +14,11 @@ describe('get_disks', () => {
     assert.deepEqual(await getDisks(fakes, ['vm-3'], call), []);
   });
 
-  it('answers [] for a VM whose container is gone (even with a mount left) and for an unknown VM', async () => {
+  it('lists the disks mounted for a VM whose container is gone (the host decides, Garden is not asked), [] for an unknown VM', async () => {
     const fakes = diskFakes();
     fakes.goneSet.add('vm-1');
     fakes.mounts.set('d1', [{ target: '/pbm/vm-1/d1', vmCid: 'vm-1' }]);
-    assert.deepEqual(await getDisks(fakes, ['vm-1'], call), []);
+    assert.deepEqual(await getDisks(fakes, ['vm-1'], call), ['d1']);
     assert.deepEqual(await getDisks(fakes, ['vm-x'], call), []);
   });
 });

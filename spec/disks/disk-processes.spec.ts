@@ -11,6 +11,7 @@ import { NO_LEAKS } from '../../testkit/leak-checker';
 import { tarFromEntries } from '../../src/garden/garden-tar';
 import { createHostMounts } from '../../src/host/mounts';
 import { createCommandRunner } from '../../src/host/command-runner';
+import { lockSocketName } from '../../src/host/file-lock';
 import { silentLogger } from '../../src/log/logger';
 import { untilRunningIn } from '../support/until-running-in';
 
@@ -115,7 +116,9 @@ describe('disks through bin/cpi processes', () => {
       // Kill it in its busy-retry loop, holding the disk lock.
       for (let i = 0; i < 600 && !/busy/i.test(stderr); i += 1) await new Promise((done) => setTimeout(done, 10));
       assert.match(stderr, /busy/i);
-      await stat(join(env.dirs.stateDir, 'locks', `disk-${disk}.lock`));
+      // The disk lock is held: its abstract socket is bound (src/host/file-lock.ts).
+      const socketName = lockSocketName(join(env.dirs.stateDir, 'locks', `disk-${disk}.lock`)).slice(1);
+      assert.ok((await readFile('/proc/net/unix', 'utf8')).includes(`@${socketName}`), 'the disk lock is held');
       detach.kill('SIGKILL');
       await new Promise((done) => detach.once('close', done));
     } finally {

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import childProcess from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFileLocks } from '../../src/host/file-lock';
@@ -17,6 +18,16 @@ async function withDir(work: (dir: string) => Promise<void>): Promise<void> {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Another process holding lock `name` of `dir`; resolves once it holds it. */
+async function holderProcess(dir: string, name: string): Promise<ChildProcess> {
+  const holder = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'lock-holder.ts'), dir, name], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout?.once('data', () => resolve());
+    holder.once('exit', (code) => reject(new Error(`lock holder exited ${String(code)}`)));
+  });
+  return holder;
+}
 
 describe('file locks', () => {
   it('serialises holders of the same name and leaves no lock file behind', async () => {
@@ -55,18 +66,14 @@ describe('file locks', () => {
       await writeFile(join(dir, 'disk-1.lock'), `${dead}\n`);
       const locks = createFileLocks(dir, silentLogger);
       assert.equal(await locks.withLock('disk-1', async () => 'taken over', { timeoutMs: 5000 }), 'taken over');
-      assert.deepEqual(await readdir(dir), []);
     });
   });
 
   it('waits for a live holder (another process) and gives up after the timeout with a clear error', async () => {
     await withDir(async (dir) => {
-      // util-linux flock in another process holds the same kernel lock until it exits.
-      const holder = spawn('flock', ['--no-fork', join(dir, 'disk-2.lock'), 'sleep', '30'], { stdio: 'ignore' });
+      const holder = await holderProcess(dir, 'disk-2');
       try {
         const locks = createFileLocks(dir, silentLogger);
-        for (let i = 0; i < 200 && !(await readdir(dir)).includes('disk-2.lock'); i += 1) await sleep(10);
-        await sleep(50);
         const started = Date.now();
         await assert.rejects(
           locks.withLock('disk-2', async () => 'never', { timeoutMs: 300 }),
@@ -81,17 +88,54 @@ describe('file locks', () => {
 
   it('is free as soon as its holder is SIGKILLed', async () => {
     await withDir(async (dir) => {
-      const holder = spawn('flock', ['--no-fork', join(dir, 'disk-4.lock'), 'sleep', '30'], { stdio: 'ignore' });
+      const holder = await holderProcess(dir, 'disk-4');
       const locks = createFileLocks(dir, silentLogger);
-      for (let i = 0; i < 200 && !(await readdir(dir)).includes('disk-4.lock'); i += 1) await sleep(10);
-      await sleep(50);
       const waiting = locks.withLock('disk-4', async () => Date.now(), { timeoutMs: 10_000 });
       await sleep(300);
       const killedAt = Date.now();
-      holder.kill('SIGKILL'); // --no-fork: the holder is `sleep` itself, nobody else has the descriptor
+      holder.kill('SIGKILL');
 
       const gotAt = await waiting;
       assert.ok(gotAt >= killedAt && gotAt - killedAt < 1000, `got the lock ${gotAt - killedAt} ms after the kill`);
+    });
+  });
+
+  it('takes and releases a lock without starting a process', async () => {
+    await withDir(async (dir) => {
+      const spawned: string[] = [];
+      const originals = { spawn: childProcess.spawn, execFile: childProcess.execFile };
+      childProcess.spawn = ((command: string, ...rest: unknown[]) => {
+        spawned.push(command);
+        return (originals.spawn as (...args: unknown[]) => ChildProcess)(command, ...rest);
+      }) as typeof childProcess.spawn;
+      childProcess.execFile = ((command: string, ...rest: unknown[]) => {
+        spawned.push(command);
+        return (originals.execFile as (...args: unknown[]) => ChildProcess)(command, ...rest);
+      }) as typeof childProcess.execFile;
+      try {
+        const locks = createFileLocks(dir, silentLogger);
+        await Promise.all([locks.withLock('vm-1', async () => sleep(20)), locks.withLock('vm-1', async () => sleep(20))]);
+      } finally {
+        Object.assign(childProcess, originals);
+      }
+      assert.deepEqual(spawned, []);
+    });
+  });
+
+  it('is one lock for two spellings of the same dir (a symlink)', async () => {
+    await withDir(async (dir) => {
+      await mkdir(join(dir, 'real'));
+      await symlink(join(dir, 'real'), join(dir, 'link'));
+      const holder = await holderProcess(join(dir, 'real'), 'disk-5');
+      try {
+        const locks = createFileLocks(join(dir, 'link'), silentLogger);
+        await assert.rejects(
+          locks.withLock('disk-5', async () => 'never', { timeoutMs: 300 }),
+          /Timed out after 300 ms/,
+        );
+      } finally {
+        holder.kill('SIGKILL');
+      }
     });
   });
 

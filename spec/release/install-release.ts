@@ -24,7 +24,7 @@ export async function installRelease(base: string, properties: object): Promise<
   await mkdir(installTarget, { recursive: true });
   await copyFile(bundle, join(compileDir, 'warden_cpi', 'cpi.js'));
   await copyFile(`${bundle}.map`, join(compileDir, 'warden_cpi', 'cpi.js.map'));
-  for (const file of ['cpi-services.js.map', 'cpi-services.cache']) {
+  for (const file of ['cpi-methods.js', 'cpi-methods.js.map', 'cpi-methods.cache']) {
     await copyFile(join(repoDir, 'dist', file), join(compileDir, 'warden_cpi', file));
   }
   await copyFile(join(repoDir, 'packages', 'warden_cpi', 'packaging'), join(compileDir, 'packaging'));

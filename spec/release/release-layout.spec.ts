@@ -131,8 +131,9 @@ describe('the BOSH release directory', () => {
     }
     // Only the bundle goes into warden_cpi: no TypeScript, nothing compiled on the compilation VM.
     assert.deepEqual(matched.warden_cpi?.sort(), [
-      'warden_cpi/cpi-services.cache',
-      'warden_cpi/cpi-services.js.map',
+      'warden_cpi/cpi-methods.cache',
+      'warden_cpi/cpi-methods.js',
+      'warden_cpi/cpi-methods.js.map',
       'warden_cpi/cpi.js',
       'warden_cpi/cpi.js.map',
     ]);

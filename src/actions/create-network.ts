@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { NotSupported } from '../errors/cpi-errors';
 
 export const createNetworkArgs = z.tuple([z.object({ type: z.string().optional(), cloud_properties: z.unknown() }).loose()]).rest(z.unknown());

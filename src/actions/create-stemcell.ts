@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { StemcellImporter } from '../stemcells/stemcell-importer';
 import type { CallContext } from './call-context';
 import { cloudProperties } from './shared-schemas';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CallContext } from './call-context';
 import { cloudProperties, stemcellCid } from './shared-schemas';
 import { CloudError, withContext } from '../errors/cpi-errors';

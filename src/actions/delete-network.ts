@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { NotSupported } from '../errors/cpi-errors';
 
 export const deleteNetworkArgs = z.tuple([z.string()]).rest(z.unknown());

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { StemcellStore } from '../stemcells/stemcell-store';
 import type { CallContext } from './call-context';
 import { stemcellCid } from './shared-schemas';

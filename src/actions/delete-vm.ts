@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CallContext } from './call-context';
 import { plainId } from './shared-schemas';
 import { withContext } from '../errors/cpi-errors';
@@ -30,7 +30,9 @@ async function withLocks<T>(locks: Locks, names: string[], work: () => Promise<T
  */
 export async function deleteVm(deps: DeleteVmDeps, [vmCid]: z.infer<typeof deleteVmArgs>, call: CallContext): Promise<null> {
   await withContext(`Deleting VM '${vmCid}'`, async () => {
+    const started = performance.now();
     const disks = (await deps.attachments.disksOf(vmCid)).sort();
+    call.logger.debug('Listed attached disks', { vm: vmCid, disks: disks.length, ms: Math.round((performance.now() - started) * 10) / 10 });
     await withLocks(deps.locks, disks.map(diskLockName), async () => {
       for (const disk of disks) await deps.attachments.thawFrozen(disk);
       await deps.teardown.deleteVm(vmCid);

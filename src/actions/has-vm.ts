@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CallContext } from './call-context';
 import { plainId } from './shared-schemas';
 import { withContext } from '../errors/cpi-errors';

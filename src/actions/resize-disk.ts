@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CallContext } from './call-context';
 import { diskSizeMb, plainId } from './shared-schemas';
 import { growDetachedDisk, type DiskResizeDeps } from '../disks/disk-resize';

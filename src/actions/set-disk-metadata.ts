@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CallContext } from './call-context';
 import { metadata, plainId } from './shared-schemas';
 import type { DiskImages } from '../disks/disk-images';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CallContext } from './call-context';
 import { metadata, plainId } from './shared-schemas';
 import { CloudError, withContext } from '../errors/cpi-errors';
@@ -8,12 +8,9 @@ import type { VmFinder } from '../vms/vm-finder';
 export const setVmMetadataArgs = z.tuple([plainId, metadata]).rest(z.unknown());
 
 export interface SetVmMetadataDeps {
-  garden: Pick<GardenClient, 'properties' | 'setProperty' | 'removeProperty'>;
-  vms: Pick<VmFinder, 'requirePresent'>;
+  garden: Pick<GardenClient, 'info' | 'setProperty' | 'removeProperty'>;
+  vms: Pick<VmFinder, 'onContainer'>;
 }
-
-/** Garden requests in flight at once (each is one connection, i.e. one file descriptor). */
-export const METADATA_CONCURRENCY = 8;
 
 // Keep property keys to a small alphabet (they are URL path segments, encoded as well, and gdn's names).
 export function metadataPropertyKey(key: string): string {
@@ -29,59 +26,51 @@ export function metadataPropertyValue(value: unknown): string {
 }
 
 /**
- * Runs `work` for every item, at most `limit` at a time. After the first failure nothing new starts; the
- * ones in flight finish. Resolves with the items that succeeded and the first error (if any).
+ * Runs `work` for every item, one after the other (so every request reuses the one keep-alive connection
+ * to Garden). After the first failure nothing new starts. Resolves with the items that succeeded and the
+ * first error (if any).
  */
-async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<{ done: T[]; error?: unknown }> {
+async function forEachInTurn<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<{ done: T[]; error?: unknown }> {
   const done: T[] = [];
-  let failure: { error: unknown } | undefined;
-  let next = 0;
-  const worker = async () => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next] as T;
-      next += 1;
-      try {
-        await work(item);
-        done.push(item);
-      } catch (error) {
-        failure ??= { error };
-      }
+  for (const item of items) {
+    try {
+      await work(item);
+      done.push(item);
+    } catch (error) {
+      return { done, error };
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return failure === undefined ? { done } : { done, error: failure.error };
+  }
+  return { done };
 }
 
 /**
- * Each metadata key becomes a Garden property `bosh.<key>`. Garden has no bulk property set, so: one read
- * of the container's properties, then one request per key whose value changes (unchanged keys cost
- * nothing), at most METADATA_CONCURRENCY at a time. If one fails, the keys already changed are put back
+ * Each metadata key becomes a Garden property `bosh.<key>`, where an operator listing containers sees it
+ * (gdn's `properties`). Garden has no bulk property set, so: one info request (which says whether the
+ * container exists and carries its properties: gdn answers 200 to reading or setting properties of a
+ * container it does not have), then one request per key whose value changes (unchanged keys cost
+ * nothing), in turn over one keep-alive connection. If one fails, the keys already changed are put back
  * to their old values (or removed when they were new), so a failed call leaves the properties as they were.
- * gdn answers 200 to setting a property of a container it does not have (it keeps properties per handle),
- * so the VM finder asks first (one info request): a VM whose container is gone is VMNotFound.
  * Errors: VMNotFound; CloudError naming the VM.
  */
 export async function setVmMetadata(deps: SetVmMetadataDeps, [vmCid, values]: z.infer<typeof setVmMetadataArgs>, call: CallContext): Promise<null> {
   await withContext(`Setting metadata of VM '${vmCid}'`, async () => {
-    await deps.vms.requirePresent(vmCid);
+    const before = (await deps.vms.onContainer(vmCid, () => deps.garden.info(vmCid))).Properties;
     const wanted = new Map<string, string>();
     for (const [key, value] of Object.entries(values ?? {})) wanted.set(metadataPropertyKey(key), metadataPropertyValue(value));
-    if (wanted.size === 0) return;
-    const before = await deps.garden.properties(vmCid);
     const changes = [...wanted].filter(([key, value]) => before[key] !== value);
-    const applied = await forEachLimited(changes, METADATA_CONCURRENCY, ([key, value]) => deps.garden.setProperty(vmCid, key, value));
+    const applied = await forEachInTurn(changes, ([key, value]) => deps.garden.setProperty(vmCid, key, value));
     if (applied.error === undefined) {
       call.logger.debug('Set VM metadata', { vm: vmCid, keys: wanted.size, changed: changes.length });
       return;
     }
     // Every changed key is put back, even when one of these fails.
     const undoErrors: unknown[] = [];
-    await forEachLimited(applied.done, METADATA_CONCURRENCY, async ([key]) => {
+    for (const [key] of applied.done) {
       const old = before[key];
       await (old === undefined ? deps.garden.removeProperty(vmCid, key) : deps.garden.setProperty(vmCid, key, old)).catch((error: unknown) => {
         undoErrors.push(error);
       });
-    });
+    }
     if (undoErrors.length > 0) {
       const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
       throw new CloudError(

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { cidProblem } from '../ids/cid';
 
 /** Every cid that touches a path (defined beside assertPlainId, which the services use). */

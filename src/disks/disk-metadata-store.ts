@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { withContext } from '../errors/cpi-errors';
 import { readRecord, writeRecord } from '../host/records';
 import type { Logger } from '../log/logger';

@@ -1,9 +1,10 @@
 /**
  * Typed CPI errors. Each carries the Bosh::Clouds type the Director knows and `ok_to_retry`;
- * only src/rpc turns them into the response shape.
+ * only src/rpc turns them into the response shape. BoshError is the base of them all; the Director's
+ * `Bosh::Clouds::CpiError` (the request itself is wrong) is InvalidRequest.
  */
-export class CpiError extends Error {
-  readonly boshType: string = 'Bosh::Clouds::CpiError';
+export abstract class BoshError extends Error {
+  abstract readonly boshType: string;
   readonly okToRetry: boolean;
 
   constructor(message: string, options: { okToRetry?: boolean; cause?: unknown } = {}) {
@@ -13,13 +14,13 @@ export class CpiError extends Error {
   }
 }
 
-export class CloudError extends CpiError {
+export class CloudError extends BoshError {
   override readonly boshType: string = 'Bosh::Clouds::CloudError';
 }
-export class NotImplemented extends CpiError {
+export class NotImplemented extends BoshError {
   override readonly boshType = 'Bosh::Clouds::NotImplemented';
 }
-export class NotSupported extends CpiError {
+export class NotSupported extends BoshError {
   override readonly boshType = 'Bosh::Clouds::NotSupported';
 }
 export class VMNotFound extends CloudError {
@@ -38,8 +39,10 @@ export class VMCreationFailed extends CloudError {
   override readonly boshType = 'Bosh::Clouds::VMCreationFailed';
 }
 
-/** Request-level problems (bad JSON, bad arguments, bad config): a CpiError naming the field. */
-export class InvalidRequest extends CpiError {}
+/** Request-level problems (bad JSON, bad arguments, bad config), naming the field: `Bosh::Clouds::CpiError`. */
+export class InvalidRequest extends BoshError {
+  override readonly boshType = 'Bosh::Clouds::CpiError';
+}
 
 function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
@@ -52,13 +55,13 @@ function isTransient(error: unknown): boolean {
 }
 
 /**
- * Wraps any thrown value with context, keeping a CpiError's type and ok_to_retry; anything else
+ * Wraps any thrown value with context, keeping a BoshError's type and ok_to_retry; anything else
  * (a TypeError, a Node system error) becomes a CloudError, with ok_to_retry when it is transient.
  */
-export function wrapError(context: string, error: unknown): CpiError {
-  if (error instanceof CpiError) {
+export function wrapError(context: string, error: unknown): BoshError {
+  if (error instanceof BoshError) {
     // The same error type with `context: ` in front of the message (each step adds its own).
-    const Type = error.constructor as new (message: string, options: { okToRetry?: boolean; cause?: unknown }) => CpiError;
+    const Type = error.constructor as new (message: string, options: { okToRetry?: boolean; cause?: unknown }) => BoshError;
     return new Type(`${context}: ${error.message}`, { okToRetry: error.okToRetry, cause: error });
   }
   return new CloudError(`${context}: ${messageOf(error)}`, { cause: error, okToRetry: isTransient(error) });

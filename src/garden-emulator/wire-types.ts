@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 // Go decodes JSON field names case-insensitively; the emulator lower-cases struct keys (never map keys)
 // before validating, so `{"Handle":"x"}` works as it does against gdn.

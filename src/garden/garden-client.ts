@@ -55,6 +55,13 @@ export interface GardenClientOptions extends GardenAddress {
   /** Connect timeout for every connection (default 5000 ms; Go's client uses 2 s). */
   connectTimeoutMs?: number;
   timeouts?: GardenTimeouts;
+  /**
+   * Requests made one after the other share one keep-alive connection (the CPI: one short process per
+   * call, so a call such as set_vm_metadata opens one connection for all its requests). Default false:
+   * one connection per request, like Go's client (DisableKeepAlives). Process and streaming requests
+   * always get their own connections.
+   */
+  keepAlive?: boolean;
 }
 
 /** What a process reads and writes. Only streams given here get a connection (see GardenClient). */

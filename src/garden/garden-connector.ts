@@ -9,8 +9,8 @@ export interface GardenConnector {
   readonly netOptions: net.NetConnectOpts;
   /** Opens a socket; rejects with the socket error (code ECONNREFUSED, ENOENT, ETIMEDOUT...). */
   connect(): Promise<net.Socket>;
-  /** An http.Agent without keep-alive whose connections get the same connect timeout. */
-  httpAgent(): http.Agent;
+  /** An http.Agent whose connections get the same connect timeout; with `keepAlive`, idle connections are reused. */
+  httpAgent(keepAlive: boolean): http.Agent;
   /** Connections opened so far by this connector (both transports). */
   connectionsOpened(): number;
 }
@@ -64,10 +64,11 @@ export function createGardenConnector(address: GardenAddress, connectTimeoutMs: 
         });
       });
     },
-    httpAgent() {
+    httpAgent(keepAlive) {
       // keepAlive false: Node sends "Connection: close" and each request gets its own connection,
-      // like Go's client (DisableKeepAlives). The connection count per call stays deterministic.
-      const agent = new http.Agent({ keepAlive: false });
+      // like Go's client (DisableKeepAlives). True: a request made after another has finished reuses
+      // its connection (idle ones are unref'd by the agent, so they never keep the process alive).
+      const agent = new http.Agent({ keepAlive });
       agent.createConnection = () => openSocket();
       return agent;
     },

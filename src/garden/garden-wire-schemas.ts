@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Garden wire types, spelled exactly as gdn sends and reads them (docs/garden-wire.md):

@@ -34,7 +34,7 @@ export function createHttpGardenClient(options: GardenClientOptions): GardenClie
   const { logger } = options;
   const address = { network: options.network, address: options.address };
   const connector = createGardenConnector(address, options.connectTimeoutMs ?? 5000);
-  const transport = createJsonTransport(connector, logger, options.retry, options.timeouts);
+  const transport = createJsonTransport(connector, logger, options.retry, options.timeouts, options.keepAlive ?? false);
   const requestMs = options.timeouts?.requestMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
 
   // Every value placed in a path is one encoded segment: a handle like 'vm?x=1' can never reach another route.

@@ -63,6 +63,7 @@ export function createJsonTransport(
   logger: Logger,
   retry: GardenRetryOptions = {},
   timeouts: GardenTimeouts = {},
+  keepAlive = false,
 ): JsonTransport {
   const requestMs = timeouts.requestMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const longRequestMs = timeouts.longRequestMs ?? DEFAULT_LONG_REQUEST_TIMEOUT_MS;
@@ -80,7 +81,7 @@ export function createJsonTransport(
     // Host is ignored by gdn; Go's client always says "api".
     baseURL: tcp ? `http://${connector.address.address}` : 'http://api',
     ...(tcp ? {} : { socketPath: connector.address.address }),
-    httpAgent: connector.httpAgent(),
+    httpAgent: connector.httpAgent(keepAlive),
     proxy: false, // a CPI host's http_proxy must never capture loopback Garden traffic
     maxRedirects: 0, // also keeps follow-redirects from buffering streamed request bodies
     decompress: false,

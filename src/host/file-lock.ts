@@ -1,21 +1,21 @@
-import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import { type FileHandle, mkdir, open, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { type Socket, connect, createServer } from 'node:net';
+import { join, resolve } from 'node:path';
 import type { Logger } from '../log/logger';
 import { CloudError } from '../errors/cpi-errors';
 
 /**
  * Cross-process locks: each CPI call is its own OS process, so in-memory mutexes do not help.
  *
- * A lock is the kernel's flock(2) on `<dir>/<name>.lock`, held through a file descriptor of the CPI process
- * itself, so the kernel drops it the moment that process ends, however it ends (SIGKILL, OOM): there is no
- * owner pid to check and nothing to take over. Node cannot call flock(2), so util-linux `flock <fd>` does it:
- * the child is given our descriptor as its fd 3, locks the open file description it shares with us, and
- * exits; the lock stays with our descriptor until we close it (docs/locks.md).
+ * A lock is a Unix socket in Linux's abstract namespace, named after the lock's path `<dir>/<name>.lock`
+ * (docs/locks.md). Binding the name is atomic, and the kernel frees it the moment its holder's socket
+ * closes, which happens when the holder process ends however it ends (SIGKILL, OOM): like flock(2) there
+ * is no owner pid to check and nothing to take over, and unlike flock it needs no child process (Node
+ * cannot call flock). Nothing is written to disk.
  *
- * The file is removed on release, so a holder re-checks after locking that the path still names the file
- * it locked (a waiter may have locked a file its holder has just removed); if not, it starts over.
+ * A waiter connects to the holder's socket and tries again when that connection closes (the holder
+ * released, or died), so waits end at once without polling.
  */
 export interface Locks {
   /**
@@ -28,84 +28,105 @@ export interface Locks {
 const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
 /** A wait longer than this is logged ("Waiting for lock"). */
 const LOG_WAIT_AFTER_MS = 100;
-/** flock's exit code when the timeout ran out (our choice, via --conflict-exit-code). */
-const TIMED_OUT = 75;
-// Director workers may run the CPI with a minimal PATH; flock lives in /usr/bin (util-linux).
-const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** A waiter also retries this often, in case it never managed to connect to the holder. */
+const RETRY_MS = 250;
 
-/**
- * Locks the open file description behind `fd` with `flock --exclusive --timeout <s> 3`; resolves true
- * when locked, false when the timeout ran out.
- */
-function flockDescriptor(fd: number, timeoutMs: number, onSlow: () => void): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('flock', ['--exclusive', '--timeout', (timeoutMs / 1000).toFixed(3), '--conflict-exit-code', String(TIMED_OUT), '3'], {
-      stdio: ['ignore', 'ignore', 'pipe', fd],
-      env: { PATH: `${process.env.PATH ?? ''}:${SYSTEM_PATH}`, LC_ALL: 'C' },
+/** The abstract socket name of the lock at `path` (a hash: names are at most 107 bytes). */
+export function lockSocketName(path: string): string {
+  return `\0garden-cpi-lock/${createHash('sha256').update(path).digest('hex')}`;
+}
+
+/** `dir` with symlinks resolved when it exists, so two spellings of one state dir share their locks. */
+function canonicalDir(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return resolve(dir);
+  }
+}
+
+/** A bound lock socket; `release` frees the name and closes the connections of waiters, which then retry. */
+interface HeldLock {
+  release(): void;
+}
+
+/** Binds `name`; resolves the held lock, or undefined when another process holds it. */
+function tryBind(name: string): Promise<HeldLock | undefined> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    // Waiters connect to learn when we are done: keep their sockets to close them on release.
+    const waiters = new Set<Socket>();
+    server.on('connection', (socket) => {
+      waiters.add(socket);
+      socket.on('close', () => waiters.delete(socket));
+      socket.on('error', () => undefined);
     });
-    let stderr = '';
-    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
-      stderr += text.slice(0, 2000);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') done(undefined);
+      else fail(new CloudError(`Cannot take lock socket: ${error.message}`, { cause: error }));
     });
-    const slow = setTimeout(onSlow, LOG_WAIT_AFTER_MS);
-    child.once('error', (error) => {
-      clearTimeout(slow);
-      reject(new CloudError(`Cannot run flock (util-linux) to take a lock: ${error.message}`, { cause: error }));
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(slow);
-      if (code === 0) resolve(true);
-      else if (code === TIMED_OUT) resolve(false);
-      else reject(new CloudError(`flock failed (${code ?? signal ?? 'unknown'}): ${stderr.trim() || 'no message'}`));
+    server.listen(name, () => {
+      // Holding a lock never keeps the process alive by itself.
+      server.unref();
+      done({
+        release() {
+          server.close();
+          for (const socket of waiters) socket.destroy();
+        },
+      });
     });
   });
 }
 
-/** Whether `path` still names the file open as `handle` (it may have been removed by its last holder). */
-async function stillLinked(handle: FileHandle, path: string): Promise<boolean> {
-  const [held, linked] = await Promise.all([handle.stat(), stat(path).catch(() => undefined)]);
-  return linked !== undefined && linked.ino === held.ino && linked.dev === held.dev;
+/** Resolves when the holder of `name` is gone (or after `maxMs`), whichever is first. */
+function holderGone(name: string, maxMs: number): Promise<void> {
+  return new Promise((done) => {
+    const socket = connect(name);
+    const finish = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      done();
+    };
+    const timer = setTimeout(finish, maxMs);
+    // ECONNREFUSED (released between our bind and connect), end or close (released or killed).
+    socket.once('error', finish);
+    socket.once('close', finish);
+    socket.resume();
+  });
 }
 
 export function createFileLocks(dir: string, logger: Logger): Locks {
+  let root: string | undefined;
   return {
     async withLock(name, work, options = {}) {
       if (!/^[A-Za-z0-9._-]+$/.test(name) || name.includes('..')) {
         throw new CloudError(`Invalid lock name '${name}'`);
       }
-      await mkdir(dir, { recursive: true });
-      const path = join(dir, `${name}.lock`);
+      root ??= canonicalDir(dir);
+      const path = join(root, `${name}.lock`);
+      const socketName = lockSocketName(path);
       const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
       const started = Date.now();
       let waiting = false;
-      const onSlow = () => {
-        if (waiting) return;
-        waiting = true;
-        logger.info('Waiting for lock', { lock: path });
-      };
 
-      let handle: FileHandle | undefined;
-      while (handle === undefined) {
+      let held: HeldLock | undefined;
+      for (;;) {
+        held = await tryBind(socketName);
+        if (held !== undefined) break;
         const left = timeoutMs - (Date.now() - started);
         if (left <= 0) throw new CloudError(`Timed out after ${timeoutMs} ms waiting for lock '${path}'`);
-        const candidate = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644);
-        try {
-          if (!(await flockDescriptor(candidate.fd, left, onSlow))) {
-            throw new CloudError(`Timed out after ${timeoutMs} ms waiting for lock '${path}'`);
-          }
-          if (await stillLinked(candidate, path)) handle = candidate;
-        } finally {
-          if (handle !== candidate) await candidate.close();
+        if (!waiting && Date.now() - started >= LOG_WAIT_AFTER_MS) {
+          waiting = true;
+          logger.info('Waiting for lock', { lock: path });
         }
+        await holderGone(socketName, Math.min(left, waiting ? RETRY_MS : LOG_WAIT_AFTER_MS));
       }
       if (waiting) logger.info('Got lock', { lock: path, waitedMs: Date.now() - started });
 
       try {
         return await work();
       } finally {
-        // Unlinked while still locked: the next holder makes a fresh file, and a waiter on this one starts over.
-        await unlink(path).catch(() => undefined);
-        await handle.close();
+        held.release();
       }
     },
   };

@@ -1,6 +1,5 @@
 import type { Logger } from './logger';
 import { redact, redactString } from './redact';
-import { loadServices } from '../rpc/load-services';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -19,6 +18,11 @@ export interface LoggerOptions {
   requestId: string | undefined;
   /** A getter, so that a call that logs nothing never loads process.stderr. */
   stderr: () => NodeJS.WritableStream;
+  /**
+   * Gives the logger that writes the lines (winston, src/log/winston-logger.ts), asked for on the first line
+   * actually written: src/rpc passes the one in the lazily loaded services.
+   */
+  backend: () => (options: LoggerOptions) => Logger;
 }
 
 /**
@@ -28,7 +32,7 @@ export interface LoggerOptions {
 export function createStderrLogger(options: LoggerOptions): Logger {
   let backend: Logger | undefined;
   const load = (): Logger => {
-    backend = loadServices().createWinstonLogger(options);
+    backend = options.backend()(options);
     return backend;
   };
   const at =

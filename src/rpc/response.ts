@@ -1,12 +1,4 @@
-/**
- * A CpiError, recognised by shape rather than instanceof: the lazily compiled services bundle carries its
- * own copy of the error classes.
- */
-function isCpiError(error: unknown): error is { boshType: string; message: string; okToRetry: boolean } {
-  if (typeof error !== 'object' || error === null) return false;
-  const { boshType, okToRetry } = error as { boshType?: unknown; okToRetry?: unknown };
-  return typeof boshType === 'string' && boshType.startsWith('Bosh::Clouds::') && typeof okToRetry === 'boolean';
-}
+import { BoshError } from '../errors/cpi-errors';
 
 /** The one shape the Director and bosh-cli accept: all three keys, `log` a string, `ok_to_retry` a boolean. */
 export interface CpiResponse {
@@ -30,7 +22,7 @@ function capped(message: string): string {
 
 /** The single place where errors become `Bosh::Clouds::*`: anything untyped is a CloudError. */
 export function errorResponse(error: unknown, log: string): CpiResponse {
-  if (isCpiError(error)) {
+  if (error instanceof BoshError) {
     return { result: null, error: { type: error.boshType, message: capped(error.message), ok_to_retry: error.okToRetry }, log };
   }
   const message = error instanceof Error ? `${error.name}: ${error.message}` : `Unexpected error: ${String(error)}`;

@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger';
 import { printable } from '../log/printable';
 import { createStderrLogger, parseLogLevel } from '../log/stderr-logger';
 import { dispatch } from './dispatch';
+import { loadMethods } from './load-methods';
 import { loadConfig } from './load-config';
 import { redact, redactArguments } from '../log/redact';
 import { type CpiResponse, errorResponse, successResponse } from './response';
@@ -47,6 +48,9 @@ function summarise(result: unknown): string {
   return 'ok';
 }
 
+/** winston, from the methods bundle (src/wiring/methods-entry.ts): loaded with the first line a call writes. */
+const winston = () => loadMethods().createWinstonLogger;
+
 /**
  * One CPI call: stdin -> request -> action -> exactly one JSON response on stdout. Never throws; every
  * failure, malformed input included, becomes an error response.
@@ -54,7 +58,7 @@ function summarise(result: unknown): string {
 export async function answerRequest(io: CpiProcessIo): Promise<CpiResponse> {
   const started = Date.now();
   const envLevel = parseLogLevel(io.env.BOSH_LOG_LEVEL);
-  let logger: Logger = createStderrLogger({ level: envLevel ?? 'info', requestId: undefined, stderr: io.stderr });
+  let logger: Logger = createStderrLogger({ level: envLevel ?? 'info', requestId: undefined, stderr: io.stderr, backend: winston });
   let request: RequestEnvelope | undefined;
   const elapsed = () => `${Date.now() - started} ms`;
   try {
@@ -65,10 +69,10 @@ export async function answerRequest(io: CpiProcessIo): Promise<CpiResponse> {
     if (input.kind === 'not_utf8') throw new InvalidRequest('Invalid request: stdin is not valid UTF-8');
     request = parseRequest(input.text);
     const requestId = requestIdOf(request);
-    logger = createStderrLogger({ level: envLevel ?? 'info', requestId, stderr: io.stderr });
+    logger = createStderrLogger({ level: envLevel ?? 'info', requestId, stderr: io.stderr, backend: winston });
     const config = loadConfig(io.argv);
     const level = envLevel ?? config.log_level ?? 'info';
-    logger = createStderrLogger({ level, requestId, stderr: io.stderr });
+    logger = createStderrLogger({ level, requestId, stderr: io.stderr, backend: winston });
     // Redacting walks the whole request: only pay for it when debug lines are written.
     if (level === 'debug') {
       logger.debug('Request', {

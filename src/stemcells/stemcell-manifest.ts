@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** What the CPI uses of stemcell.MF; every field optional because manifests vary across stemcell lines. */
 export const stemcellManifestSchema = z.object({

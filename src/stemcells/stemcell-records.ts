@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { stemcellManifestSchema } from './stemcell-manifest';
 
 /** Stemcell records under `<state_dir>/stemcells/`, read and written by host/records.ts. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CpiConfig } from '../config/cpi-config';
 import type { Networks } from './networks';
 

@@ -1,6 +1,6 @@
 import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { isProcessGone, type ProcessIdentity } from '../host/process-identity';
 import { readRecord, writeRecord } from '../host/records';
 import type { Logger } from '../log/logger';

@@ -1,126 +1,190 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import type { CpiConfig } from '../config/cpi-config';
 import type { Logger } from '../log/logger';
 import { NotImplemented } from '../errors/cpi-errors';
-import { type MethodHandler, defineMethod } from '../rpc/define-method';
-import { createNetwork, createNetworkArgs } from '../actions/create-network';
-import { deleteNetwork, deleteNetworkArgs } from '../actions/delete-network';
-import type { MethodName } from '../rpc/method-names';
-import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { createStemcellImporter } from '../stemcells/stemcell-importer';
-import { createStemcellStore } from '../stemcells/stemcell-store';
-import { createStemcell, createStemcellArgs } from '../actions/create-stemcell';
-import { deleteStemcell, deleteStemcellArgs } from '../actions/delete-stemcell';
-import { createGardenClient } from '../garden/garden-client';
-import { createCommandRunner } from '../host/command-runner';
-import { createFileLocks } from '../host/file-lock';
-import { createHostMounts } from '../host/mounts';
-import { createVmServices } from '../vms/vm-services';
-import { createVm, createVmArgs } from '../actions/create-vm';
-import { deleteVm, deleteVmArgs } from '../actions/delete-vm';
-import { hasVm, hasVmArgs } from '../actions/has-vm';
-import { rebootVm, rebootVmArgs } from '../actions/reboot-vm';
-import { setVmMetadata, setVmMetadataArgs } from '../actions/set-vm-metadata';
-import { calculateVmCloudProperties, calculateVmCloudPropertiesArgs } from '../actions/calculate-vm-cloud-properties';
-import { createDiskServices } from '../disks/disk-services';
-import { createDisk, createDiskArgs } from '../actions/create-disk';
-import { deleteDisk, deleteDiskArgs } from '../actions/delete-disk';
-import { hasDisk, hasDiskArgs } from '../actions/has-disk';
-import { attachDisk, attachDiskArgs } from '../actions/attach-disk';
-import { detachDisk, detachDiskArgs } from '../actions/detach-disk';
-import { getDisks, getDisksArgs } from '../actions/get-disks';
-import { resizeDisk, resizeDiskArgs } from '../actions/resize-disk';
-import { updateDisk, updateDiskArgs } from '../actions/update-disk';
-import { setDiskMetadata, setDiskMetadataArgs } from '../actions/set-disk-metadata';
-import { snapshotDisk, snapshotDiskArgs } from '../actions/snapshot-disk';
-import { deleteSnapshot, deleteSnapshotArgs } from '../actions/delete-snapshot';
+import { type MethodHandler, defineMethod } from '../actions/define-method';
+
+// Everything below is loaded with import(): a call loads only its own action and the adapters that action
+// uses (the bundle initialises a module on its first import), so has_disk never loads the Garden client,
+// tar or iptables code (docs/start-up.md). Only modules of this repository and of node_modules can be
+// imported so: cpi-methods.js is compiled with node:vm, where import() of a Node built-in has no loader.
 
 /** Builds a value on first use: a call only pays for the adapters its method touches. */
-function lazy<T>(make: () => T): () => T {
-  let value: { made: T } | undefined;
-  return () => (value ??= { made: make() }).made;
+function lazy<T>(make: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => (value ??= make());
 }
 
-/** Every method except `info` (answered by src/rpc without loading any of this). */
-export type MethodTable = Record<Exclude<MethodName, 'info'>, MethodHandler>;
-
-function notImplemented(name: string): MethodHandler {
-  return async () => {
-    throw new NotImplemented(`Method '${name}' is not implemented by this CPI`);
-  };
-}
-
-/**
- * The one place where the CPI is wired: config -> adapters -> services -> actions.
- * Loaded lazily by src/rpc, so `info` never pays for Garden, tar or host code.
- */
-export function createMethods(config: CpiConfig, logger: Logger): MethodTable {
-  // Shared adapters (one per call process).
-  const garden = lazy(() =>
-    createGardenClient({
+/** The CPI's adapters and services for one call, each made on first use. */
+function createServices(config: CpiConfig, logger: Logger) {
+  const garden = lazy(async () =>
+    (await import('../garden/garden-client')).createGardenClient({
       network: config.warden.connect_network,
       address: config.warden.connect_address,
       logger,
+      // One short process per call: requests made in turn share one connection.
+      keepAlive: true,
       timeouts: {
         requestMs: config.warden.request_timeout_seconds * 1000,
         longRequestMs: config.warden.long_request_timeout_seconds * 1000,
       },
     }),
   );
-  const runner = lazy(createCommandRunner);
-  const locks = lazy(() => createFileLocks(join(config.actions.state_dir, 'locks'), logger));
-  const hostMounts = lazy(() => createHostMounts(runner(), logger));
-  const vms = lazy(() => createVmServices({ config, garden: garden(), runner: runner(), locks: locks(), mounts: hostMounts(), logger }));
-  const startContainersWithSystemd = config.start_containers_with_systemd;
-  const disks = lazy(() =>
-    createDiskServices({
-      config: config.actions,
-      runner: runner(),
-      mounts: hostMounts(),
+  const runner = lazy(async () => (await import('../host/command-runner')).createCommandRunner());
+  const locks = lazy(async () => (await import('../host/file-lock')).createFileLocks(join(config.actions.state_dir, 'locks'), logger));
+  const mounts = lazy(async () => (await import('../host/mounts')).createHostMounts(await runner(), logger));
+  const vms = lazy(async () =>
+    (await import('../vms/vm-services')).createVmServices({
+      config,
+      garden: await garden(),
+      runner: await runner(),
+      locks: await locks(),
+      mounts: await mounts(),
       logger,
     }),
   );
-  // attach/detach/get_disks: the disk services plus whether the VM exists (Garden decides) and its agent
-  // settings (updated under the VM's lock).
-  const diskVmDeps = () => ({ ...disks(), vms: vms().finder, settings: vms().settings, guestMounts: vms().guestMounts, locks: locks() });
-  const stemcellDirs = { stemcellsDir: config.actions.stemcells_dir, stateDir: config.actions.state_dir, newId: randomUUID };
-  const stemcellStore = lazy(() => createStemcellStore({ ...stemcellDirs, locks: locks() }));
-  const stemcellImporter = lazy(() => createStemcellImporter({ ...stemcellDirs, locks: locks(), expand: config.actions.expand_stemcell_tarball }));
+  const disks = lazy(async () =>
+    (await import('../disks/disk-services')).createDiskServices({ config: config.actions, runner: await runner(), mounts: await mounts(), logger }),
+  );
+  const stemcellDirs = async () => ({
+    stemcellsDir: config.actions.stemcells_dir,
+    stateDir: config.actions.state_dir,
+    newId: randomUUID,
+    locks: await locks(),
+  });
+  const stemcellStore = lazy(async () => (await import('../stemcells/stemcell-store')).createStemcellStore(await stemcellDirs()));
+  const stemcellImporter = lazy(async () =>
+    (await import('../stemcells/stemcell-importer')).createStemcellImporter({
+      ...(await stemcellDirs()),
+      expand: config.actions.expand_stemcell_tarball,
+    }),
+  );
+  return { config, garden, locks, vms, disks, stemcellStore, stemcellImporter };
+}
 
-  return {
-    create_stemcell: defineMethod('create_stemcell', createStemcellArgs, (args, call) =>
-      createStemcell({ stemcells: stemcellImporter() }, args, call),
-    ),
-    delete_stemcell: defineMethod('delete_stemcell', deleteStemcellArgs, (args, call) => deleteStemcell({ stemcells: stemcellStore() }, args, call)),
-    create_vm: defineMethod('create_vm', createVmArgs, (args, call) =>
-      createVm({ stemcells: stemcellStore(), creator: vms().creator, startContainersWithSystemd }, args, call),
-    ),
-    delete_vm: defineMethod('delete_vm', deleteVmArgs, (args, call) =>
-      deleteVm({ teardown: vms().teardown, attachments: disks().attachments, locks: locks() }, args, call),
-    ),
-    has_vm: defineMethod('has_vm', hasVmArgs, (args, call) => hasVm({ vms: vms().finder }, args, call)),
-    reboot_vm: defineMethod('reboot_vm', rebootVmArgs, (args, call) =>
-      rebootVm({ garden: garden(), records: vms().records, vms: vms().finder, startContainersWithSystemd }, args, call),
-    ),
-    set_vm_metadata: defineMethod('set_vm_metadata', setVmMetadataArgs, (args, call) =>
-      setVmMetadata({ garden: garden(), vms: vms().finder }, args, call),
-    ),
-    calculate_vm_cloud_properties: defineMethod('calculate_vm_cloud_properties', calculateVmCloudPropertiesArgs, (args, call) =>
-      calculateVmCloudProperties({}, args, call),
-    ),
-    create_disk: defineMethod('create_disk', createDiskArgs, (args, call) => createDisk(disks(), args, call)),
-    delete_disk: defineMethod('delete_disk', deleteDiskArgs, (args, call) => deleteDisk({ ...disks(), locks: locks() }, args, call)),
-    has_disk: defineMethod('has_disk', hasDiskArgs, (args, call) => hasDisk(disks(), args, call)),
-    attach_disk: defineMethod('attach_disk', attachDiskArgs, (args, call) => attachDisk(diskVmDeps(), args, call)),
-    detach_disk: defineMethod('detach_disk', detachDiskArgs, (args, call) => detachDisk(diskVmDeps(), args, call)),
-    get_disks: defineMethod('get_disks', getDisksArgs, (args, call) => getDisks(diskVmDeps(), args, call)),
-    resize_disk: defineMethod('resize_disk', resizeDiskArgs, (args, call) => resizeDisk({ ...disks(), locks: locks() }, args, call)),
-    update_disk: defineMethod('update_disk', updateDiskArgs, (args, call) => updateDisk({ ...disks(), locks: locks() }, args, call)),
-    set_disk_metadata: defineMethod('set_disk_metadata', setDiskMetadataArgs, (args, call) => setDiskMetadata(disks(), args, call)),
-    snapshot_disk: defineMethod('snapshot_disk', snapshotDiskArgs, (args, call) => snapshotDisk({ ...disks(), locks: locks() }, args, call)),
-    delete_snapshot: defineMethod('delete_snapshot', deleteSnapshotArgs, (args, call) => deleteSnapshot(disks(), args, call)),
-    create_network: defineMethod('create_network', createNetworkArgs, (args) => createNetwork({}, args)),
-    delete_network: defineMethod('delete_network', deleteNetworkArgs, (args) => deleteNetwork({}, args)),
-    current_vm_id: notImplemented('current_vm_id'),
-  };
+type Services = ReturnType<typeof createServices>;
+
+/** A method: loads its action and binds it to its deps. */
+type MethodEntry = (services: Services) => Promise<MethodHandler>;
+
+/**
+ * Every CPI method but `info` (which src/rpc answers without loading any of this), by its name in the CPI
+ * contract: adding a method is one entry here. Each entry imports its action and gives it its deps.
+ */
+const METHODS: Record<string, MethodEntry> = {
+  create_stemcell: async (s) => {
+    const { createStemcell, createStemcellArgs } = await import('../actions/create-stemcell');
+    return defineMethod(createStemcellArgs, async (args, call) => createStemcell({ stemcells: await s.stemcellImporter() }, args, call));
+  },
+  delete_stemcell: async (s) => {
+    const { deleteStemcell, deleteStemcellArgs } = await import('../actions/delete-stemcell');
+    return defineMethod(deleteStemcellArgs, async (args, call) => deleteStemcell({ stemcells: await s.stemcellStore() }, args, call));
+  },
+  create_vm: async (s) => {
+    const { createVm, createVmArgs } = await import('../actions/create-vm');
+    const deps = async () => ({
+      stemcells: await s.stemcellStore(),
+      creator: (await s.vms()).creator,
+      startContainersWithSystemd: s.config.start_containers_with_systemd,
+    });
+    return defineMethod(createVmArgs, async (args, call) => createVm(await deps(), args, call), { versioned: true });
+  },
+  delete_vm: async (s) => {
+    const { deleteVm, deleteVmArgs } = await import('../actions/delete-vm');
+    const deps = async () => ({ teardown: (await s.vms()).teardown, attachments: (await s.disks()).attachments, locks: await s.locks() });
+    return defineMethod(deleteVmArgs, async (args, call) => deleteVm(await deps(), args, call));
+  },
+  has_vm: async (s) => {
+    const { hasVm, hasVmArgs } = await import('../actions/has-vm');
+    return defineMethod(hasVmArgs, async (args, call) => hasVm({ vms: (await s.vms()).finder }, args, call));
+  },
+  reboot_vm: async (s) => {
+    const { rebootVm, rebootVmArgs } = await import('../actions/reboot-vm');
+    const deps = async () => {
+      const vms = await s.vms();
+      return { garden: await s.garden(), records: vms.records, vms: vms.finder, startContainersWithSystemd: s.config.start_containers_with_systemd };
+    };
+    return defineMethod(rebootVmArgs, async (args, call) => rebootVm(await deps(), args, call));
+  },
+  set_vm_metadata: async (s) => {
+    const { setVmMetadata, setVmMetadataArgs } = await import('../actions/set-vm-metadata');
+    return defineMethod(setVmMetadataArgs, async (args, call) =>
+      setVmMetadata({ garden: await s.garden(), vms: (await s.vms()).finder }, args, call),
+    );
+  },
+  calculate_vm_cloud_properties: async () => {
+    const { calculateVmCloudProperties, calculateVmCloudPropertiesArgs } = await import('../actions/calculate-vm-cloud-properties');
+    return defineMethod(calculateVmCloudPropertiesArgs, (args, call) => calculateVmCloudProperties({}, args, call));
+  },
+  create_disk: async (s) => {
+    const { createDisk, createDiskArgs } = await import('../actions/create-disk');
+    return defineMethod(createDiskArgs, async (args, call) => createDisk(await s.disks(), args, call));
+  },
+  delete_disk: async (s) => {
+    const { deleteDisk, deleteDiskArgs } = await import('../actions/delete-disk');
+    return defineMethod(deleteDiskArgs, async (args, call) => deleteDisk({ ...(await s.disks()), locks: await s.locks() }, args, call));
+  },
+  has_disk: async (s) => {
+    const { hasDisk, hasDiskArgs } = await import('../actions/has-disk');
+    return defineMethod(hasDiskArgs, async (args, call) => hasDisk(await s.disks(), args, call));
+  },
+  attach_disk: async (s) => {
+    const { attachDisk, attachDiskArgs } = await import('../actions/attach-disk');
+    return defineMethod(attachDiskArgs, async (args, call) => attachDisk(await diskVmDeps(s), args, call), { versioned: true });
+  },
+  detach_disk: async (s) => {
+    const { detachDisk, detachDiskArgs } = await import('../actions/detach-disk');
+    return defineMethod(detachDiskArgs, async (args, call) => detachDisk(await diskVmDeps(s), args, call));
+  },
+  get_disks: async (s) => {
+    const { getDisks, getDisksArgs } = await import('../actions/get-disks');
+    return defineMethod(getDisksArgs, async (args, call) => getDisks(await s.disks(), args, call));
+  },
+  resize_disk: async (s) => {
+    const { resizeDisk, resizeDiskArgs } = await import('../actions/resize-disk');
+    return defineMethod(resizeDiskArgs, async (args, call) => resizeDisk({ ...(await s.disks()), locks: await s.locks() }, args, call));
+  },
+  update_disk: async (s) => {
+    const { updateDisk, updateDiskArgs } = await import('../actions/update-disk');
+    return defineMethod(updateDiskArgs, async (args, call) => updateDisk({ ...(await s.disks()), locks: await s.locks() }, args, call));
+  },
+  set_disk_metadata: async (s) => {
+    const { setDiskMetadata, setDiskMetadataArgs } = await import('../actions/set-disk-metadata');
+    return defineMethod(setDiskMetadataArgs, async (args, call) => setDiskMetadata(await s.disks(), args, call));
+  },
+  snapshot_disk: async (s) => {
+    const { snapshotDisk, snapshotDiskArgs } = await import('../actions/snapshot-disk');
+    return defineMethod(snapshotDiskArgs, async (args, call) => snapshotDisk({ ...(await s.disks()), locks: await s.locks() }, args, call));
+  },
+  delete_snapshot: async (s) => {
+    const { deleteSnapshot, deleteSnapshotArgs } = await import('../actions/delete-snapshot');
+    return defineMethod(deleteSnapshotArgs, async (args, call) => deleteSnapshot(await s.disks(), args, call));
+  },
+  create_network: async () => {
+    const { createNetwork, createNetworkArgs } = await import('../actions/create-network');
+    return defineMethod(createNetworkArgs, (args) => createNetwork({}, args));
+  },
+  delete_network: async () => {
+    const { deleteNetwork, deleteNetworkArgs } = await import('../actions/delete-network');
+    return defineMethod(deleteNetworkArgs, (args) => deleteNetwork({}, args));
+  },
+  current_vm_id: async () => async (_args, _call, method) => {
+    throw new NotImplemented(`Method '${method}' is not implemented by this CPI`);
+  },
+};
+
+/** attach/detach: the disk services plus whether the VM exists (Garden decides) and its agent settings (under the VM's lock). */
+async function diskVmDeps(s: Services) {
+  const vms = await s.vms();
+  return { ...(await s.disks()), vms: vms.finder, settings: vms.settings, guestMounts: vms.guestMounts, locks: await s.locks() };
+}
+
+/**
+ * The handler of `method` wired to this call's services, or undefined for a method the CPI contract does
+ * not have. The one place where the CPI is wired: config -> adapters -> services -> actions.
+ */
+export async function loadMethod(method: string, config: CpiConfig, logger: Logger): Promise<MethodHandler | undefined> {
+  const entry = Object.hasOwn(METHODS, method) ? METHODS[method] : undefined;
+  return entry?.(createServices(config, logger));
 }

@@ -1,6 +1,0 @@
-/**
- * Everything `info` does not need, behind one module: the build embeds it in dist/cpi.js as source that is
- * compiled only when a call needs it (see scripts/build.mjs), keeping `info` close to bare `node` start-up.
- */
-export { createMethods } from './create-methods';
-export { createWinstonLogger } from '../log/winston-logger';
