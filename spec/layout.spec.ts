@@ -10,9 +10,7 @@ const SRC = join(__dirname, '..', 'src');
 const MAY_IMPORT: Record<string, readonly string[]> = {
   errors: [],
   ids: ['errors'],
-  // log -> rpc: winston is reached through the lazily loaded bundle (rpc/load-methods.ts), part of the
-  // start-up design; the one arrow that points up.
-  log: ['rpc'],
+  log: [],
   config: ['errors'],
   host: ['errors', 'log'],
   garden: ['errors', 'log'],
