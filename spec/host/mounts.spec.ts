@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCommandRunner } from '../../src/host/command-runner';
@@ -134,6 +134,37 @@ describe('createHostMounts (real mounts, root)', () => {
     await mounts.unmount(target); // not mounted: a no-op
   });
 
+  it('finds every loop device of an image as losetup -j does, by any path to it, without starting a process', async () => {
+    const image = join(root, 'twice.img');
+    makeExt4Image(image);
+    const alias = join(root, 'twice-link.img');
+    await symlink(image, alias);
+    const viewDir = join(root, 'bind-view');
+    await mkdir(viewDir);
+    execFileSync('mount', ['--bind', root, viewDir]);
+    const devices = [0, 1].map(() => execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim());
+    const started: string[] = [];
+    const counting = createHostMounts({ run: (command, args, options) => (started.push(command), runner.run(command, args, options)) }, silentLogger);
+    try {
+      const byLosetup = execFileSync('losetup', ['-j', image], { encoding: 'utf8' })
+        .split('\n')
+        .map((line) => line.split(':')[0] ?? '')
+        .filter((device) => device.startsWith('/dev/'))
+        .sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)));
+      assert.deepEqual(byLosetup.length, 2);
+      assert.deepEqual(await counting.loopDevicesFor(image), byLosetup);
+      assert.deepEqual(await counting.loopDevicesFor(alias), byLosetup);
+      // The kernel names the file by its path under root; the bind mount is another path to the same inode.
+      assert.deepEqual(await counting.loopDevicesFor(join(viewDir, 'twice.img')), byLosetup);
+      assert.deepEqual(await counting.loopDevicesFor(join(root, 'no-such.img')), []);
+      assert.deepEqual(started, []);
+    } finally {
+      for (const device of devices) execFileSync('losetup', ['-d', device], { stdio: 'ignore' });
+      execFileSync('umount', [viewDir]);
+    }
+    assert.deepEqual(await mounts.loopDevicesFor(image), []);
+  });
+
   it('releases a loop device that was set up without autoclear', async () => {
     const image = join(root, 'manual.img');
     const target = join(root, 'manual');
@@ -143,6 +174,10 @@ describe('createHostMounts (real mounts, root)', () => {
     try {
       execFileSync('mount', [device, target]);
       await mounts.unmount(target);
+      // losetup -d marks the device for release; the kernel unbinds it at its last close, which another
+      // process probing loop devices (mount, blkid) can delay by a moment: allow 2 s, as assertReleased does.
+      const deadline = Date.now() + 2000;
+      while ((await mounts.loopDevicesFor(image)).length > 0 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 50));
       assert.deepEqual(await mounts.loopDevicesFor(image), []);
     } finally {
       forceCleanup(target);

@@ -1,4 +1,4 @@
-import { readFile, readdir, readlink, realpath } from 'node:fs/promises';
+import { readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { Logger } from '../log/logger';
 import { CommandFailed, type CommandRunner } from './command-runner';
@@ -38,7 +38,11 @@ export interface HostMounts {
   unmount(target: string): Promise<void>;
   /** The mounts stacked exactly at `target` (empty when not a mount point). */
   mountsAt(target: string): Promise<MountEntry[]>;
-  /** Loop devices whose backing file is `image` (`losetup -j`). */
+  /**
+   * Loop devices whose backing file is `image`, read from sysfs (`/sys/block/loopN/loop/backing_file`), the
+   * same answer as `losetup -j` without starting it: a match by path, or by device and inode when the
+   * kernel names the file by another path (a symlink or bind mount on the way). Sorted by device name.
+   */
   loopDevicesFor(image: string): Promise<string[]>;
   /** The backing file of a loop device, or null when it is free or gone. */
   loopBackingFile(device: string): Promise<string | null>;
@@ -285,12 +289,24 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
     mountsAt,
 
     async loopDevicesFor(image) {
-      const { stdout } = await runner.run('losetup', ['-j', image]);
-      // `/dev/loop0: [2049]:1234 (/path/to/image)`
-      return stdout
-        .split('\n')
-        .map((line) => line.split(':')[0]?.trim() ?? '')
-        .filter((device) => device.startsWith('/dev/'));
+      const wanted = await stat(image).catch(() => undefined);
+      if (wanted === undefined) return [];
+      const path = await canonical(image);
+      const names = (await readdir('/sys/block').catch(() => [] as string[])).filter((name) => /^loop\d+$/.test(name));
+      const matches = await Promise.all(
+        names.map(async (name) => {
+          const backing = await loopBackingFile(`/dev/${name}`);
+          if (backing === null) return false;
+          if (backing === path) return true;
+          // The kernel's name for the file; a deleted one ends in ' (deleted)' and stats as missing.
+          const found = await stat(backing).catch(() => undefined);
+          return found !== undefined && found.dev === wanted.dev && found.ino === wanted.ino;
+        }),
+      );
+      return names
+        .filter((_name, index) => matches[index])
+        .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)))
+        .map((name) => `/dev/${name}`);
     },
 
     loopBackingFile,

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import type { HostMounts } from '../host/mounts';
-import { removeTree } from '../host/remove-tree';
+import { removeTrees } from '../host/remove-tree';
 import type { Locks } from '../host/file-lock';
 import type { Logger } from '../log/logger';
 import { CloudError, withContext } from '../errors/cpi-errors';
@@ -50,20 +50,23 @@ export function createVmTeardown(deps: VmTeardownDeps): VmTeardown {
   /**
    * Unmounts, checks that nothing is mounted any more, and only then deletes: the recursive delete can
    * never reach through a disk mount into a disk's files (the Director never attaches during delete_vm).
+   * All `dirs` go in one rm, and none when none exists.
    */
-  async function unmountAndRemove(dir: string): Promise<void> {
+  async function unmountAndRemove(dirs: readonly string[]): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
-      await deps.mounts.unmountRecursive(dir);
-      const left = await deps.mounts.mountsUnder(dir);
-      if (left.length > 0) throw new CloudError(`Still mounted under '${dir}': ${left.map((m) => m.target).join(', ')}`);
+      for (const dir of dirs) {
+        await deps.mounts.unmountRecursive(dir);
+        const left = await deps.mounts.mountsUnder(dir);
+        if (left.length > 0) throw new CloudError(`Still mounted under '${dir}': ${left.map((m) => m.target).join(', ')}`);
+      }
       try {
-        // rm -rf: a VM's root (its upper dir) can hold any number of files; constant memory.
-        await removeTree(dir);
+        // rm -rf: a VM's root (its upper dir) or ephemeral data can hold any number of files; constant memory.
+        await removeTrees(dirs);
         return;
       } catch (error) {
         // A container's mount namespace can hold the dir busy for a moment after destroy.
         if (attempt >= REMOVE_ATTEMPTS) throw error;
-        deps.logger.info('Host dir busy, retrying removal', { dir, attempt });
+        deps.logger.info('Host dir busy, retrying removal', { dirs, attempt });
         await sleep(200 * attempt);
       }
     }
@@ -83,14 +86,13 @@ export function createVmTeardown(deps: VmTeardownDeps): VmTeardown {
     },
 
     async removeHostDirs(vmCid) {
-      const paths = vmHostPaths(deps.dirs, vmCid);
-      await withContext(`Removing host ephemeral dir '${paths.ephemeralDir}'`, () => unmountAndRemove(paths.ephemeralDir));
-      await withContext(`Removing host persistent dir '${paths.persistentDir}'`, () => unmountAndRemove(paths.persistentDir));
+      const { ephemeralDir, persistentDir } = vmHostPaths(deps.dirs, vmCid);
+      await withContext(`Removing host dirs '${ephemeralDir}' and '${persistentDir}'`, () => unmountAndRemove([ephemeralDir, persistentDir]));
     },
 
     async removeRootfs(vmCid) {
       const { rootfsDir } = vmHostPaths(deps.dirs, vmCid);
-      await withContext(`Removing the VM root filesystem '${rootfsDir}'`, () => unmountAndRemove(rootfsDir));
+      await withContext(`Removing the VM root filesystem '${rootfsDir}'`, () => unmountAndRemove([rootfsDir]));
     },
 
     async removeState(vmCid) {
