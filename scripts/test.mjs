@@ -1,9 +1,11 @@
 // Runs the test suites with node's test runner (Node 20 has no glob support in --test), in two passes:
-//   1. every spec/**/*.spec.ts except spec/real-garden/, against the embedded Garden emulator;
+//   1. every spec/**/*.spec.ts except those of the real peers (spec/real-garden/, spec/real-agent/,
+//      spec/real-bosh/), against the embedded Garden emulator;
 //   2. the suites that take a real Garden (REAL_GARDEN_SPECS), against a real gdn that
 //      scripts/real-garden.sh builds from our pinned tools module, starts, and stops (leaving nothing),
-//      and the real-agent suites (spec/real-agent/) on a test stemcell with the real BOSH agent that
-//      scripts/test-stemcell.sh builds (TEST_STEMCELL_DIR).
+//      the real-agent suites (spec/real-agent/) on a test stemcell with the real BOSH agent that
+//      scripts/test-stemcell.sh builds (TEST_STEMCELL_DIR), and the real bosh CLI suites (spec/real-bosh/:
+//      `npm run release` with the pinned CLI).
 // Pass 2 (or its real-agent part) is skipped with a printed notice naming what is missing when gdn or the
 // stemcell cannot be built here (no Go, no gcc, no debootstrap); with REQUIRE_REAL_PEERS=1 (.ci/run) that
 // is a failure instead. Each pass prints one line per suite with its time (scripts/suite-reporter.mjs;
@@ -22,6 +24,7 @@ import { spawnSync } from 'node:child_process';
 
 const REAL_GARDEN_DIR = join('spec', 'real-garden');
 const REAL_AGENT_DIR = join('spec', 'real-agent');
+const REAL_BOSH_DIR = join('spec', 'real-bosh');
 const TEST_STEMCELL_SCRIPT = join('scripts', 'test-stemcell.sh');
 /** Suites that run against both Gardens; spec/real-garden/ holds those that only make sense on gdn. */
 const REAL_GARDEN_SPECS = [join('spec', 'lifecycle', 'lifecycle.spec.ts'), join('spec', 'lifecycle', 'concurrency.spec.ts')];
@@ -141,7 +144,7 @@ function realGardenPass(only) {
         .map((match) => [match[1], match[2]]),
     );
     const agentFiles = stemcell.dir ? specs(REAL_AGENT_DIR) : [];
-    const files = only === 'agent' ? agentFiles : [...REAL_GARDEN_SPECS, ...specs(REAL_GARDEN_DIR), ...agentFiles];
+    const files = only === 'agent' ? agentFiles : [...REAL_GARDEN_SPECS, ...specs(REAL_GARDEN_DIR), ...agentFiles, ...specs(REAL_BOSH_DIR)];
     const stemcellEnv = stemcell.dir ? { TEST_STEMCELL_DIR: stemcell.dir } : {};
     // One suite at a time: they share one gdn, and each asserts that it leaves no container behind.
     status =
@@ -176,7 +179,9 @@ function untrackedUnderSrc() {
 }
 
 const files =
-  args.length > 0 ? args : specs('spec').filter((path) => !path.startsWith(`${REAL_GARDEN_DIR}/`) && !path.startsWith(`${REAL_AGENT_DIR}/`));
+  args.length > 0
+    ? args
+    : specs('spec').filter((path) => ![REAL_GARDEN_DIR, REAL_AGENT_DIR, REAL_BOSH_DIR].some((dir) => path.startsWith(`${dir}/`)));
 const srcBefore = new Set(untrackedUnderSrc());
 let emulatorStatus = runTests('emulator pass', files, { concurrency: EMULATOR_CONCURRENCY });
 const written = untrackedUnderSrc().filter((line) => !srcBefore.has(line));

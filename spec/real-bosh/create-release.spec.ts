@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertRubyAvailable, readYaml, repoDir } from './release-fixtures';
+import { assertRubyAvailable, readYaml, repoDir } from '../release/release-fixtures';
 
 // `npm run release` (scripts/release.sh) with the real bosh CLI pinned in tools/bosh, run in a fresh git
 // checkout of this work tree (a copy of its tracked and unignored files, committed), as CI and a user run
