@@ -63,7 +63,8 @@ describe('GuestMounts.unmountDevices (inside a mount namespace)', () => {
       logger: silentLogger,
     });
     const unmounted = await guest.unmountDevices('vm-1', [number]);
-    assert.deepEqual(calls, ['vm-1']);
+    // One process reads the mounts, one unmounts.
+    assert.deepEqual(calls, ['vm-1', 'vm-1']);
     // The script's own lines, then the check's.
     assert.deepEqual(unmounted.slice(0, 2).sort(), [dev, store].sort());
     assert.equal(unmounted.at(-1), 'left: 0');
@@ -75,6 +76,7 @@ describe('GuestMounts.unmountDevices (inside a mount namespace)', () => {
     assert.deepEqual(await guest.unmountDevices('vm-1', []), []);
     assert.deepEqual(calls, []);
     assert.deepEqual(await guest.unmountDevices('vm-1', [number]), []);
+    assert.deepEqual(calls, ['vm-1'], 'nothing mounted: no unmount process');
   });
 
   it('answers a CloudError (ok_to_retry) naming the mount point that stays busy', async () => {
