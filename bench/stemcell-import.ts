@@ -30,7 +30,7 @@ export interface StemcellImportBench {
 }
 
 const BUNDLE = resolve(__dirname, '../dist/cpi.js');
-const UPSTREAM_ROW = 'upstream step (Go: copy, gunzip)';
+const UPSTREAM_ROW = 'upstream Go (copy, gunzip)';
 const GO_IN_PROCESS_ROW = 'Go compress/gzip > file';
 
 /** Wall time and peak RSS (largest process of the tree, GNU time's %M) of one command run to exit. */
