@@ -35,7 +35,7 @@ const GO_IN_PROCESS_ROW = 'Go compress/gzip > file';
 
 /** Wall time and peak RSS (largest process of the tree, GNU time's %M) of one command run to exit. */
 let measureCount = 0;
-export function measure(command: string, args: string[], input = ''): Promise<{ seconds: number; rssMiB: number; stdout: string }> {
+function measure(command: string, args: string[], input = ''): Promise<{ seconds: number; rssMiB: number; stdout: string }> {
   const timingFile = join(tmpdir(), `bench-time-${process.pid}-${(measureCount += 1)}`);
   return new Promise((resolvePromise, reject) => {
     const child = spawn('/usr/bin/time', ['-f', '%M', '-o', timingFile, command, ...args], { stdio: ['pipe', 'pipe', 'ignore'] });
@@ -76,7 +76,7 @@ function fileContent(size: number): Buffer {
   return Buffer.concat([randomBytes(half), text]);
 }
 
-export async function generateImage(dir: string): Promise<{ image: string; entries: number; bytes: number }> {
+async function generateImage(dir: string): Promise<{ image: string; entries: number; bytes: number }> {
   const rootfs = join(dir, 'rootfs');
   let entries = 0;
   let bytes = 0;
