@@ -9,16 +9,19 @@ import { silentLogger } from '../src/log/logger';
 import { createStemcellImporter } from '../src/stemcells/stemcell-importer';
 import { expandImage, gunzipImage, type GunzipStrategy } from '../src/stemcells/image-unpacker';
 import { formatRow, median } from './bench-utils';
+import { goGunzipBinary } from './go-baseline';
 
 /**
- * create_stemcell through the bundle versus the plain tools it replaces, on a generated stemcell-sized
- * image (>= 200 MiB, >= 20,000 entries, content that gzip has to work for). Medians of interleaved runs.
+ * create_stemcell through the bundle versus the plain tools it replaces and the upstream Go CPI's own step
+ * (tools/bench/go-gunzip), on a generated stemcell-sized image (>= 200 MiB, >= 20,000 entries, content
+ * that gzip has to work for). Medians of interleaved runs.
  */
 export interface StemcellImportBench {
   image: { entries: number; uncompressedMiB: number; gzipMiB: number };
   runs: number;
   rows: { name: string; medianS: number; peakRssMiB: number }[];
-  ratios: { expand: number; gunzip: number };
+  /** create_stemcell (gunzip) over: GNU gunzip, upstream's step, Go's compress/gzip (medians). */
+  ratios: { expand: number; gunzip: number; upstream: number; goInProcess: number };
   dedupS: number;
   /** The dedup import itself (createStemcellImporter in this process), without the bundle's start-up. */
   dedupInProcessS: number;
@@ -27,6 +30,8 @@ export interface StemcellImportBench {
 }
 
 const BUNDLE = resolve(__dirname, '../dist/cpi.js');
+const UPSTREAM_ROW = 'upstream Go (copy, gunzip)';
+const GO_IN_PROCESS_ROW = 'Go compress/gzip > file';
 
 /** Wall time and peak RSS (largest process of the tree, GNU time's %M) of one command run to exit. */
 let measureCount = 0;
@@ -103,6 +108,7 @@ async function generateImage(dir: string): Promise<{ image: string; entries: num
 export async function benchStemcellImport(options: { runs?: number; bundle?: string } = {}): Promise<StemcellImportBench> {
   const runs = options.runs ?? 5;
   const bundle = options.bundle ?? BUNDLE;
+  const goGunzip = await goGunzipBinary();
   const root = await mkdtemp(join(tmpdir(), 'bench-stemcell-'));
   try {
     const { image, entries, bytes } = await generateImage(join(root, 'source'));
@@ -156,8 +162,11 @@ export async function benchStemcellImport(options: { runs?: number; bundle?: str
         async () => record('tar --same-owner -xzf', await measure('tar', ['--same-owner', '-xzf', image, '-C', join(root, 'tar-out')])),
         () => imported(expandConfig, 'create_stemcell (expand)'),
       ];
-      const gunzipPair = [
-        async () => record('gunzip -c > file', await measure('sh', ['-c', `gunzip -c '${image}' > '${join(root, 'gunzip-out', 'image.tar')}'`])),
+      const gunzipOut = (name: string) => join(root, 'gunzip-out', name);
+      const gunzipGroup = [
+        async () => record('gunzip -c > file', await measure('sh', ['-c', `gunzip -c '${image}' > '${gunzipOut('image.tar')}'`])),
+        async () => record(UPSTREAM_ROW, await measure(goGunzip, ['-mode', 'upstream', image, gunzipOut('upstream.tar')])),
+        async () => record(GO_IN_PROCESS_ROW, await measure(goGunzip, ['-mode', 'in-process', image, gunzipOut('go.tar')])),
         () => imported(gunzipConfig, 'create_stemcell (gunzip)'),
       ];
       for (const step of run % 2 === 0 ? expandPair : [...expandPair].reverse()) await step();
@@ -173,7 +182,9 @@ export async function benchStemcellImport(options: { runs?: number; bundle?: str
         expand: true,
       }).importStemcell(image, null, silentLogger);
       dedupInProcess.push(Number(process.hrtime.bigint() - started) / 1e9);
-      for (const step of run % 2 === 0 ? gunzipPair : [...gunzipPair].reverse()) await step();
+      // Each of the four goes first in turn (rotation), so none always meets the same writeback.
+      const shift = run % gunzipGroup.length;
+      for (const step of [...gunzipGroup.slice(shift), ...gunzipGroup.slice(0, shift)]) await step();
       for (const strategy of run % 2 === 0 ? (['gzip-child', 'zlib'] as const) : (['zlib', 'gzip-child'] as const)) {
         const file = join(root, 'gunzip-out', `strategy-${strategy}.tar`);
         let started = process.hrtime.bigint();
@@ -198,6 +209,8 @@ export async function benchStemcellImport(options: { runs?: number; bundle?: str
       ratios: {
         expand: at('create_stemcell (expand)') / at('tar --same-owner -xzf'),
         gunzip: at('create_stemcell (gunzip)') / at('gunzip -c > file'),
+        upstream: at('create_stemcell (gunzip)') / at(UPSTREAM_ROW),
+        goInProcess: at('create_stemcell (gunzip)') / at(GO_IN_PROCESS_ROW),
       },
       dedupS: at('create_stemcell (dedup, 2nd)'),
       dedupInProcessS: median(dedupInProcess),
@@ -218,6 +231,8 @@ export function formatStemcellImportReport(result: StemcellImportBench): string 
     ...result.rows.map((row) => formatRow([row.name, row.medianS.toFixed(3), row.peakRssMiB.toFixed(1)])),
     `expand ratio vs tar     : ${result.ratios.expand.toFixed(2)}x (target <= 1.15x)`,
     `gunzip ratio vs gunzip  : ${result.ratios.gunzip.toFixed(2)}x (target <= 1.15x)`,
+    `gunzip ratio vs upstream: ${result.ratios.upstream.toFixed(2)}x (target <= 1.0x; upstream 45.2.x copies the image, then runs GNU gunzip)`,
+    `gunzip ratio vs Go gzip : ${result.ratios.goInProcess.toFixed(2)}x (Go's compress/gzip in-process, io.Copy to the file)`,
     `dedup import            : ${result.dedupS.toFixed(3)} s through the bundle (target < 0.3 s); ${(result.dedupInProcessS * 1000).toFixed(1)} ms in-process`,
     `peak RSS of the CPI     : ${Math.max(...result.rows.filter((row) => row.name.startsWith('create_stemcell')).map((row) => row.peakRssMiB)).toFixed(1)} MiB (target < 120 MiB)`,
     ...(['gunzip', 'expand'] as const).map(
