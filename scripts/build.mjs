@@ -12,13 +12,44 @@ import { Script } from 'node:vm';
 import { build } from 'esbuild';
 
 // axios requires the form-data package (with mime-types and its 137 KB mime-db), which every Garden call
-// would load and evaluate; the CPI never sends a form. Node's own FormData (global since Node 18) stands in,
-// and axios falls back to it anyway when form-data is missing.
-const nodeFormData = {
-  name: 'node-form-data',
+// would load and evaluate; the CPI never sends a form, so a class that says so stands in.
+const noFormData = {
+  name: 'no-form-data',
   setup(pluginBuild) {
-    pluginBuild.onResolve({ filter: /^form-data$/ }, () => ({ path: 'form-data', namespace: 'node-form-data' }));
-    pluginBuild.onLoad({ filter: /.*/, namespace: 'node-form-data' }, () => ({ loader: 'js', contents: 'module.exports = globalThis.FormData;' }));
+    pluginBuild.onResolve({ filter: /^form-data$/ }, () => ({ path: 'form-data', namespace: 'no-form-data' }));
+    pluginBuild.onLoad({ filter: /.*/, namespace: 'no-form-data' }, () => ({
+      loader: 'js',
+      contents:
+        "module.exports = class FormData { constructor() { throw new Error('garden-cpi never sends a form: form-data is not in the build'); } };",
+    }));
+  },
+};
+
+// Node built-ins that axios and its helpers (follow-redirects, https-proxy-agent) require when they load but
+// that a CPI call talking plain HTTP to Garden never uses: http2 (with tls), https, tls and zlib cost a
+// Garden call ~15-20 ms of CPU to compile (docs/start-up.md). For those importers they become a stand-in
+// that requires the real module on first use of any of its properties.
+const LAZY_BUILTINS = /^(node:)?(http2|https|tls|zlib)$/;
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: LAZY_BUILTINS }, (args) =>
+      /[\\/]node_modules[\\/]/.test(args.importer) ? { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' } : undefined,
+    );
+    pluginBuild.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      loader: 'js',
+      contents: [
+        'let real;',
+        `const load = () => (real ??= require('node:${args.path}'));`,
+        'module.exports = new Proxy({}, {',
+        // Interop helpers probe `__esModule` and `default` when the importer loads; a built-in has neither.
+        "  get: (_target, key) => (key === '__esModule' || key === 'default' ? undefined : load()[key]),",
+        "  has: (_target, key) => key !== '__esModule' && key !== 'default' && key in load(),",
+        '  ownKeys: () => Reflect.ownKeys(load()),',
+        '  getOwnPropertyDescriptor: (_target, key) => ({ ...Reflect.getOwnPropertyDescriptor(load(), key), configurable: true }),',
+        '});',
+      ].join('\n'),
+    }));
   },
 };
 
@@ -53,7 +84,7 @@ await build({
   ...common,
   entryPoints: ['src/wiring/methods-entry.ts'],
   outfile: 'dist/cpi-methods.js',
-  plugins: [nodeFormData, fromCpiJs],
+  plugins: [noFormData, lazyBuiltins, fromCpiJs],
 });
 
 await build({

@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidRequest, VMNotFound } from '../../src/errors/cpi-errors';
 import { silentLogger } from '../../src/log/logger';
@@ -38,5 +40,44 @@ describe('start-up: dist/cpi.js and dist/cpi-methods.js', () => {
     );
     assert.equal(await methods.loadMethod('no_such_method', config, silentLogger), undefined);
     assert.ok(new VMNotFound('x') instanceof Error);
+  });
+
+  it('a call loads only the Node built-ins its work needs (no fetch/undici, http2, tls or https for a Garden call)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'start-up-'));
+    try {
+      // Prints, as the process exits, the built-in modules it loaded beyond what node itself starts with.
+      const preload = join(dir, 'loaded.js');
+      await writeFile(
+        preload,
+        "const base = new Set(process.moduleLoadList); process.on('exit', () => require('fs').writeSync(2, '\\nLOADED ' + JSON.stringify(process.moduleLoadList.filter((m) => !base.has(m)).map((m) => m.replace('NativeModule ', ''))) + '\\n'));",
+      );
+      const config = join(dir, 'cpi.json');
+      await writeFile(
+        config,
+        JSON.stringify({
+          warden: { connect_network: 'unix', connect_address: join(dir, 'no-garden.sock') },
+          actions: { state_dir: join(dir, 'state'), disks_dir: join(dir, 'disks'), stemcells_dir: join(dir, 'stemcells') },
+          agent: { mbus: 'nats://10.254.50.4:4222' },
+        }),
+      );
+      const loaded = (method: string, args: unknown[]): string[] => {
+        const run = spawnSync(process.execPath, ['-r', preload, join(dist, 'cpi.js'), config], {
+          input: JSON.stringify({ method, arguments: args, context: { director_uuid: 'x' } }),
+          encoding: 'utf8',
+        });
+        const line = run.stderr.split('\n').find((text) => text.startsWith('LOADED '));
+        assert.ok(line !== undefined, run.stderr);
+        return JSON.parse(line.slice('LOADED '.length)) as string[];
+      };
+      // has_vm asks Garden (here: no Garden, a CloudError) through axios.
+      const garden = loaded('has_vm', ['vm-1']);
+      assert.ok(garden.includes('http'), `has_vm loaded http: ${garden.join(', ')}`);
+      for (const unused of ['internal/deps/undici/undici', 'http2', 'tls', 'https']) assert.ok(!garden.includes(unused), `has_vm loaded ${unused}`);
+      // has_disk looks at a file: no HTTP at all.
+      const disk = loaded('has_disk', ['disk-1']);
+      assert.ok(!disk.includes('http'), `has_disk loaded http: ${disk.join(', ')}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

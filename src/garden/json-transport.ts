@@ -1,4 +1,5 @@
 import type { AxiosInstance, AxiosResponse } from 'axios';
+import { loadAxios } from './load-axios';
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { Logger } from '../log/logger';
@@ -73,11 +74,10 @@ export function createJsonTransport(
   const maxDelayMs = retry.maxDelayMs ?? 2000;
   const tcp = connector.address.network === 'tcp';
 
-  // Required here, not at the top: loading axios also loads Node's fetch (undici), ~10 ms that calls which
-  // never talk to Garden (disks, stemcells) should not pay.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { default: axios, isAxiosError } = require('axios') as typeof import('axios');
+  // Loaded here, not at the top: calls that never talk to Garden (disks, stemcells) do not pay for axios.
+  const { default: axios, isAxiosError } = loadAxios();
   const http: AxiosInstance = axios.create({
+    adapter: 'http', // Node's http module: the fetch adapter is never probed (load-axios.ts)
     // Host is ignored by gdn; Go's client always says "api".
     baseURL: tcp ? `http://${connector.address.address}` : 'http://api',
     ...(tcp ? {} : { socketPath: connector.address.address }),

@@ -11,7 +11,7 @@ import { createAgentSettingsStore, type AgentSettingsStore } from './agent-setti
 import { createGardenSettingsTransport } from './garden-settings-transport';
 import { createIptablesPortForwarding, type PortForwarding } from './iptables-ports';
 import { createVmCreator, type VmCreator } from './vm-creator';
-import { createVmFinder, type VmFinder } from './vm-finder';
+import type { VmFinder } from './vm-finder';
 import { createVmRecords, type VmRecords } from './vm-records';
 import { createVmRootfs } from './vm-rootfs';
 import { createVmTeardown, type VmTeardown } from './vm-teardown';
@@ -32,6 +32,8 @@ export interface VmServices {
 export interface VmServicesDeps {
   config: CpiConfig;
   garden: GardenClient;
+  /** The one VM finder of the call (src/wiring builds it first: some methods need nothing else). */
+  finder: VmFinder;
   runner: CommandRunner;
   locks: Locks;
   mounts: HostMounts;
@@ -50,10 +52,9 @@ async function existingFile(path: string | null): Promise<string | undefined> {
 }
 
 export function createVmServices(deps: VmServicesDeps): VmServices {
-  const { config, garden, logger } = deps;
+  const { config, garden, finder, logger } = deps;
   const dirs = config.actions;
   const records = createVmRecords(dirs, logger);
-  const finder = createVmFinder({ garden, dirs });
   const ports = createIptablesPortForwarding(deps.runner, deps.locks, logger);
   const settings = createAgentSettingsStore({ dirs, locks: deps.locks, legacy: createGardenSettingsTransport(garden, finder), logger });
   const teardown = createVmTeardown({
