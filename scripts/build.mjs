@@ -26,10 +26,11 @@ const noFormData = {
 };
 
 // Node built-ins that axios and its helpers (follow-redirects, https-proxy-agent) require when they load but
-// that a CPI call talking plain HTTP to Garden never uses: http2 (with tls), https, tls and zlib cost a
-// Garden call ~15-20 ms of CPU to compile (docs/start-up.md). For those importers they become a stand-in
-// that requires the real module on first use of any of its properties.
-const LAZY_BUILTINS = /^(node:)?(http2|https|tls|zlib)$/;
+// that a CPI call talking plain HTTP to Garden never uses: http2 (which loads tls), https and tls cost a
+// Garden call ~10 ms of CPU to compile (docs/start-up.md). For those importers they become a stand-in that
+// requires the real module on first use of any of its properties. (zlib is not among them: axios reads its
+// constants while it loads.)
+const LAZY_BUILTINS = /^(node:)?(http2|https|tls)$/;
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(pluginBuild) {
