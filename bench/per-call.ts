@@ -37,7 +37,7 @@ export interface PerCallBench {
 /**
  * One delete_vm's time split into steps, from its debug log (src/vms/vm-teardown.ts) and response: `node`
  * start-up and exit (wall time minus the time inside the CPI), finding attached disks, then the teardown's
- * steps (lock, record, destroy, portRules, hostDirs, rootfs, state, unlock), and the rest (config, loading
+ * steps (lock, record, destroy, portRules, dirs, state, unlock), and the rest (config, loading
  * the services, the response) as `other`.
  */
 function deleteVmSteps(run: BundleRun): Record<string, number> {

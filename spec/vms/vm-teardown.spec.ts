@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import childProcess, { type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,22 @@ import { createFileLocks } from '../../src/host/file-lock';
 import { silentLogger } from '../../src/log/logger';
 import type { PortForwarding } from '../../src/vms/iptables-ports';
 import { createVmTeardown } from '../../src/vms/vm-teardown';
+
+/** The commands started through child_process.spawn while `work` runs. */
+async function spawnedDuring(work: () => Promise<void>): Promise<string[]> {
+  const spawned: string[] = [];
+  const original = childProcess.spawn;
+  childProcess.spawn = ((command: string, ...rest: unknown[]) => {
+    spawned.push(command);
+    return (original as (...args: unknown[]) => ChildProcess)(command, ...rest);
+  }) as typeof childProcess.spawn;
+  try {
+    await work();
+  } finally {
+    childProcess.spawn = original;
+  }
+  return spawned;
+}
 
 describe('VmTeardown', () => {
   let dir: string;
@@ -45,7 +62,11 @@ describe('VmTeardown', () => {
     await mkdir(join(dir, 's', 'vms', 'vm-2'), { recursive: true });
     const calls: string[] = [];
     const clean = { unmountRecursive: async (d: string) => void calls.push(`umount ${d}`), mountsUnder: async () => [] };
-    await teardown(clean, calls, false).deleteVm('vm-2');
+    await mkdir(join(dir, 'p', 'vm-2'), { recursive: true });
+    await mkdir(join(dir, 's', 'rootfs', 'vm-2', 'upper'), { recursive: true });
+    // One rm for the ephemeral, persistent and root filesystem dirs together.
+    assert.deepEqual(await spawnedDuring(() => teardown(clean, calls, false).deleteVm('vm-2')), ['rm']);
+    for (const gone of [join(dir, 'p', 'vm-2'), join(dir, 's', 'rootfs', 'vm-2')]) assert.equal(await stat(gone).catch(() => undefined), undefined);
     assert.deepEqual(calls, [
       'destroy vm-2',
       `umount ${join(dir, 'e', 'vm-2')}`,
@@ -54,7 +75,8 @@ describe('VmTeardown', () => {
     ]);
     for (const gone of [join(dir, 'e', 'vm-2'), join(dir, 's', 'vms', 'vm-2')]) assert.equal(await stat(gone).catch(() => undefined), undefined);
     const withPorts: string[] = [];
-    await teardown(clean, withPorts, true).deleteVm('vm-2');
+    // Nothing left on the host: no rm at all.
+    assert.deepEqual(await spawnedDuring(() => teardown(clean, withPorts, true).deleteVm('vm-2')), []);
     assert.ok(withPorts.includes('rules vm-2'));
   });
 });

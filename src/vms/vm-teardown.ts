@@ -121,8 +121,14 @@ export function createVmTeardown(deps: VmTeardownDeps): VmTeardown {
         );
         await step('destroy', () => teardown.destroyContainer(vmCid));
         if (record?.ports !== false) await step('portRules', () => teardown.removePortRules(vmCid));
-        await step('hostDirs', () => teardown.removeHostDirs(vmCid));
-        await step('rootfs', () => teardown.removeRootfs(vmCid));
+        // Host dirs and root filesystem in one pass: one rm for all of them (removeHostDirs and removeRootfs
+        // stay separate for create_vm's rollback, which undoes only what it made).
+        const { ephemeralDir, persistentDir, rootfsDir } = vmHostPaths(deps.dirs, vmCid);
+        await step('dirs', () =>
+          withContext(`Removing host dirs '${ephemeralDir}', '${persistentDir}' and root filesystem '${rootfsDir}'`, () =>
+            unmountAndRemove([ephemeralDir, persistentDir, rootfsDir]),
+          ),
+        );
         await step('state', () => teardown.removeState(vmCid));
       });
       await step('unlock', async () => undefined);
