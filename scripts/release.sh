@@ -35,6 +35,9 @@ prepare_package_files() {
     cp "dist/${file}" "${target}/.${file}.tmp"
     mv -f "${target}/.${file}.tmp" "${target}/${file}"
   done
+  # Files of an older build layout (e.g. cpi-services.*) go: the dir holds exactly this build.
+  find "$target" -mindepth 1 -maxdepth 1 ! -name cpi.js ! -name cpi.js.map ! -name cpi-methods.js ! -name cpi-methods.js.map \
+    ! -name cpi-methods.cache -exec rm -rf -- {} +
 }
 
 if [ "${1:-}" = prepare ]; then

@@ -1,28 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import childProcess from 'node:child_process';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeTree, removeTrees } from '../../src/host/remove-tree';
-
-/** Runs `work` counting the processes started through child_process.spawn; resolves with their commands. */
-async function spawnedDuring(work: () => Promise<void>): Promise<string[]> {
-  const spawned: string[] = [];
-  const original = childProcess.spawn;
-  childProcess.spawn = ((command: string, ...rest: unknown[]) => {
-    spawned.push(command);
-    return (original as (...args: unknown[]) => ChildProcess)(command, ...rest);
-  }) as typeof childProcess.spawn;
-  try {
-    await work();
-  } finally {
-    childProcess.spawn = original;
-  }
-  return spawned;
-}
+import { spawnedDuring } from '../support/spawned-during';
 
 async function tree(root: string, files: number): Promise<void> {
   await mkdir(join(root, 'a', 'b'), { recursive: true });

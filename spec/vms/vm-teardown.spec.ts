@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import childProcess, { type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,22 +8,7 @@ import { createFileLocks } from '../../src/host/file-lock';
 import { silentLogger } from '../../src/log/logger';
 import type { PortForwarding } from '../../src/vms/iptables-ports';
 import { createVmTeardown } from '../../src/vms/vm-teardown';
-
-/** The commands started through child_process.spawn while `work` runs. */
-async function spawnedDuring(work: () => Promise<void>): Promise<string[]> {
-  const spawned: string[] = [];
-  const original = childProcess.spawn;
-  childProcess.spawn = ((command: string, ...rest: unknown[]) => {
-    spawned.push(command);
-    return (original as (...args: unknown[]) => ChildProcess)(command, ...rest);
-  }) as typeof childProcess.spawn;
-  try {
-    await work();
-  } finally {
-    childProcess.spawn = original;
-  }
-  return spawned;
-}
+import { spawnedDuring } from '../support/spawned-during';
 
 describe('VmTeardown', () => {
   let dir: string;
