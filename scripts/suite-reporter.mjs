@@ -1,6 +1,8 @@
 // A node:test reporter that prints one line per suite (a top-level describe, or a spec file that failed to
 // load) as it finishes, with its time, and under a failed suite the tests that failed and why. What the
-// tests print themselves (test:stdout) is passed through. scripts/test.mjs uses it on a terminal and off.
+// tests print themselves (test:stdout) is passed through. scripts/test.mjs uses it on a terminal and off;
+// with SUITE_DURATIONS_FILE set it also writes each spec file's time there (JSON, file -> ms) at the end.
+import { writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 
 const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`.padStart(8);
@@ -13,6 +15,7 @@ function firstLines(error) {
 
 export default async function* suiteReporter(source) {
   const failures = new Map(); // file -> failed tests inside its suites
+  const durations = {}; // file -> ms of its top-level suites, for SUITE_DURATIONS_FILE
   for await (const event of source) {
     const data = event.data ?? {};
     const file = data.file ? relative(process.cwd(), data.file) : '';
@@ -26,6 +29,7 @@ export default async function* suiteReporter(source) {
         failures.set(file, list);
       }
     } else if ((event.type === 'test:pass' || event.type === 'test:fail') && data.nesting === 0) {
+      if (file) durations[file] = (durations[file] ?? 0) + (data.details?.duration_ms ?? 0);
       const skipped = data.skip !== undefined ? ` (skipped: ${data.skip})` : '';
       const status = event.type === 'test:pass' ? 'ok  ' : 'FAIL';
       const where = file && !data.name.includes(file) ? `  (${file})` : '';
@@ -37,4 +41,6 @@ export default async function* suiteReporter(source) {
       }
     }
   }
+  // scripts/test.mjs starts the longest suites first next time (SUITE_DURATIONS_FILE: where to put them).
+  if (process.env.SUITE_DURATIONS_FILE) writeFileSync(process.env.SUITE_DURATIONS_FILE, JSON.stringify(durations));
 }

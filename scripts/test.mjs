@@ -10,14 +10,14 @@
 // stemcell cannot be built here (no Go, no gcc, no debootstrap); with REQUIRE_REAL_PEERS=1 (.ci/run) that
 // is a failure instead. Each pass prints one line per suite with its time (scripts/suite-reporter.mjs;
 // failures with their tests and errors) and its wall time. Pass 1 runs TEST_CONCURRENCY suite files at once
-// (default: twice the CPUs): every suite works in its own temp dirs, emulator, port, network namespace or
-// chroot, so they share no host resource. After pass 1 the runner fails if anything appeared under src/
+// (default: twice the CPUs), the longest first (by the last run's times): every suite works in its own temp
+// dirs, emulator, port, network namespace or chroot, so they share no host resource. After pass 1 the runner fails if anything appeared under src/
 // (tests never write there). Usage:
 //   node scripts/test.mjs                 both passes
 //   node scripts/test.mjs FILE...         just these files, against the emulator
 //   node scripts/test.mjs --real-garden   just pass 2 (npm run test:real-garden)
 //   node scripts/test.mjs --real-agent    just the real-agent suites of pass 2 (npm run test:real-agent)
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -52,8 +52,42 @@ function minutes(ms) {
   return `${Math.floor(total / 60)}m${String(total % 60).padStart(2, '0')}s`;
 }
 
+// Each spec file's time in the last run (.cache/test-durations.json, written by the suite reporter). Pass 1
+// starts the longest first, so that a long suite never starts last and runs on alone while the cores idle;
+// files without a time yet (new ones; a fresh clone) go first, largest first.
+const DURATIONS_FILE = join('.cache', 'test-durations.json');
+
+function readDurations() {
+  try {
+    return JSON.parse(readFileSync(DURATIONS_FILE, 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+function longestFirst(files) {
+  const durations = readDurations();
+  const key = (file) => (file in durations ? durations[file] : Number.MAX_SAFE_INTEGER / 2 + statSync(file).size);
+  return [...files].sort((a, b) => key(b) - key(a));
+}
+
+/** Merges this run's times into DURATIONS_FILE (written whole, then renamed). */
+function saveDurations(measured) {
+  let fresh = {};
+  try {
+    fresh = JSON.parse(readFileSync(measured, 'utf8'));
+  } catch {
+    return;
+  }
+  mkdirSync('.cache', { recursive: true });
+  const temp = `${DURATIONS_FILE}.tmp-${process.pid}`;
+  writeFileSync(temp, `${JSON.stringify({ ...readDurations(), ...fresh }, null, 1)}\n`);
+  renameSync(temp, DURATIONS_FILE);
+}
+
 function runTests(name, files, { concurrency, env = {} }) {
   const tap = join(tapDir, `pass-${Date.now()}.tap`);
+  const durations = join(tapDir, `durations-${Date.now()}.json`);
   console.log(`== ${name}: ${files.length} spec files, ${concurrency} at a time ==`);
   const started = Date.now();
   const result = spawnSync(
@@ -69,9 +103,10 @@ function runTests(name, files, { concurrency, env = {} }) {
       `--test-reporter-destination=${tap}`,
       ...files,
     ],
-    { stdio: 'inherit', env: { ...process.env, ...env } },
+    { stdio: 'inherit', env: { ...process.env, ...env, SUITE_DURATIONS_FILE: durations } },
   );
   console.log(`== ${name}: ${minutes(Date.now() - started)} wall time ==`);
+  saveDurations(durations);
   let text = '';
   try {
     text = readFileSync(tap, 'utf8');
@@ -183,7 +218,7 @@ const files =
     ? args
     : specs('spec').filter((path) => ![REAL_GARDEN_DIR, REAL_AGENT_DIR, REAL_BOSH_DIR].some((dir) => path.startsWith(`${dir}/`)));
 const srcBefore = new Set(untrackedUnderSrc());
-let emulatorStatus = runTests('emulator pass', files, { concurrency: EMULATOR_CONCURRENCY });
+let emulatorStatus = runTests('emulator pass', longestFirst(files), { concurrency: EMULATOR_CONCURRENCY });
 const written = untrackedUnderSrc().filter((line) => !srcBefore.has(line));
 if (written.length > 0) {
   console.error(`tests wrote into src/ (write into a temp dir instead):\n  ${written.join('\n  ')}`);
