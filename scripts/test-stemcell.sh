@@ -214,8 +214,8 @@ cmd_build() {
   local tools agent csrf_proxy base key
   tools=$(bash "$ROOT/scripts/real-bosh.sh" build) || exit $?
   agent="$tools/bosh-agent"
-  csrf_proxy=$(go_program "$ROOT/tools/bosh" ./monit-csrf-proxy) || exit $?
-  base=$(cached_build "$CACHE_BASE" "base-$(base_key)" build_base) || exit $?
+  csrf_proxy=$(go_program "$ROOT/tools/bosh" ./monit-csrf-proxy)
+  base=$(cached_build "$CACHE_BASE" "base-$(base_key)" build_base)
   key=$({
     echo "recipe=$STEMCELL_RECIPE base=$(basename "$base")"
     sha256sum <"$agent"

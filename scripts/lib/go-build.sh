@@ -4,8 +4,9 @@
 # and scripts/go-program.sh (which testkit/go-program.ts runs for the tests, the demo and the benchmarks).
 # See docs/go-builds.md.
 #
-# The sourcing script defines log MESSAGE, die MESSAGE (exit 1) and missing WHAT (exit 2: a prerequisite
-# is missing, which the test runner prints as a skip).
+# The sourcing script runs under `set -euo pipefail` (a failing step of a build ends it: call these
+# functions outside `||`, `&&` and `if`, which turn that off) and defines log MESSAGE, die MESSAGE
+# (exit 1) and missing WHAT (exit 2: a prerequisite is missing, which the test runner prints as a skip).
 
 # Go >= 1.26 is expected in /usr/local/go/bin (Debian's is too old for guardian); it comes first.
 export PATH="/usr/local/go/bin:$PATH"
@@ -68,7 +69,7 @@ cached_build() {
     rm -rf "$base"/*.tmp.*
     local tmp="$out.tmp.$$"
     mkdir -p "$tmp"
-    "$build" "$tmp" "$@" || exit $?
+    "$build" "$tmp" "$@"
     touch "$tmp/.complete"
     rm -rf "$out"
     mv "$tmp" "$out"
@@ -89,9 +90,9 @@ go_program() {
   module=$(cd "$1" 2>/dev/null && pwd) || die "no Go module directory $1"
   [[ -f "$module/go.mod" ]] || die "$module/go.mod not found"
   name=$(cd "$module/$package" 2>/dev/null && basename "$PWD") || die "no package $package in $module"
-  list=$(go_package_files "$module" "$package") || exit $?
+  list=$(go_package_files "$module" "$package")
   mapfile -t files <<<"$list"
-  key=$(go_build_key "$module" "program=1 flags=-trimpath,-ldflags=-s" "${files[@]}") || exit $?
+  key=$(go_build_key "$module" "program=1 flags=-trimpath,-ldflags=-s" "${files[@]}")
   cached_build "$GO_PROGRAMS_CACHE/$name" "$key" go_program_build "$module" "$package" "$name" >/dev/null
   echo "$GO_PROGRAMS_CACHE/$name/$key/$name"
 }
