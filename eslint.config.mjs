@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'blobs/**', '.dev_builds/**', 'dev_releases/**', 'src/warden_cpi/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'blobs/**', '.dev_builds/**', 'dev_releases/**', 'src/warden_cpi/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

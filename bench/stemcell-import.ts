@@ -8,8 +8,8 @@ import { createFileLocks } from '../src/host/file-lock';
 import { silentLogger } from '../src/log/logger';
 import { createStemcellImporter } from '../src/stemcells/stemcell-importer';
 import { expandImage, gunzipImage, type GunzipStrategy } from '../src/stemcells/image-unpacker';
+import { goProgram } from '../testkit/go-program';
 import { formatRow, median } from './bench-utils';
-import { goGunzipBinary } from './go-baseline';
 
 /**
  * create_stemcell through the bundle versus the plain tools it replaces and the upstream Go CPI's own step
@@ -108,7 +108,10 @@ async function generateImage(dir: string): Promise<{ image: string; entries: num
 export async function benchStemcellImport(options: { runs?: number; bundle?: string } = {}): Promise<StemcellImportBench> {
   const runs = options.runs ?? 5;
   const bundle = options.bundle ?? BUNDLE;
-  const goGunzip = await goGunzipBinary();
+  // The upstream warden CPI's gunzip-mode step in Go (standard library only): the baseline.
+  const built = await goProgram('tools/bench/go-gunzip', '.');
+  if ('missing' in built) throw new Error(`the Go baseline (tools/bench/go-gunzip) needs ${built.missing}`);
+  const goGunzip = built.binary;
   const root = await mkdtemp(join(tmpdir(), 'bench-stemcell-'));
   try {
     const { image, entries, bytes } = await generateImage(join(root, 'source'));

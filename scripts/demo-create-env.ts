@@ -1,10 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { type CpiCall, parseCpiCalls, totalsByMethod } from '../spec/create-env/cpi-call-log';
 import { type IptablesRules, iptablesRules, newRules } from '../spec/create-env/host-rules';
+import { goProgram } from '../testkit/go-program';
 import { findLeaks } from '../testkit/leak-checker';
 
 /**
@@ -289,15 +290,10 @@ async function main(): Promise<void> {
   const releaseCopy = join(work, 'disk-marker-release');
   await rm(releaseCopy, { recursive: true, force: true });
   await cp(fixtureRelease, releaseCopy, { recursive: true });
+  const healthServer = await goProgram('tools/bosh', './health-server');
+  if ('missing' in healthServer) throw new DemoFailure(`building tools/bosh/health-server needs ${healthServer.missing}`);
   await mkdir(join(releaseCopy, 'src', 'health-server'), { recursive: true });
-  runQuiet(
-    '/usr/local/go/bin/go',
-    ['build', '-trimpath', '-ldflags=-s', '-o', join(releaseCopy, 'src', 'health-server', 'health-server'), './health-server'],
-    {
-      cwd: join(repoDir, 'tools', 'bosh'),
-      env: { ...process.env, GOTOOLCHAIN: 'local', GOWORK: 'off', GOFLAGS: '-mod=readonly', CGO_ENABLED: '0' },
-    },
-  );
+  await copyFile(healthServer.binary, join(releaseCopy, 'src', 'health-server', 'health-server'));
   const diskMarkerRelease = join(work, 'disk-marker.tgz');
   runQuiet(bosh, ['create-release', '--force', '--sha2', '--tarball', diskMarkerRelease], { cwd: releaseCopy, env: { ...process.env, HOME: home } });
   console.log(`disk-marker release: ${diskMarkerRelease}`);

@@ -18,24 +18,18 @@ SCRIPT_VERSION=1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS_DIR="$ROOT/tools/bosh"
 CACHE_BASE="${BOSH_TOOLS_CACHE_DIR:-$ROOT/.cache/real-bosh}"
-export PATH="/usr/local/go/bin:$PATH"
 
 log() { printf 'real-bosh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 missing() { log "missing prerequisite: $*"; exit 2; }
 
-go_env() { env GOTOOLCHAIN=local GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 "$@"; }
+# shellcheck source=scripts/lib/go-build.sh
+source "$ROOT/scripts/lib/go-build.sh"
 
 # The versions the tools module pins, read from go.mod so that they are written once.
 pinned() { sed -n "s|^\t$1 \(v[^ ]*\).*|\1|p" "$TOOLS_DIR/go.mod" | head -1; }
 
-build_key() {
-  {
-    echo "script=$SCRIPT_VERSION arch=$(uname -m)"
-    go_env go version
-    cat "$TOOLS_DIR/go.mod" "$TOOLS_DIR/go.sum"
-  } | sha256sum | cut -c1-16
-}
+build_key() { go_build_key "$TOOLS_DIR" "script=$SCRIPT_VERSION"; }
 
 cmd_path() {
   local out
@@ -44,22 +38,9 @@ cmd_path() {
   echo "$out"
 }
 
-cmd_build() {
-  command -v go >/dev/null || missing "Go (go not on PATH nor in /usr/local/go/bin)"
-  mkdir -p "$CACHE_BASE"
-  exec 8>"$CACHE_BASE/.build.lock"
-  flock 8
-  local out
-  out="$CACHE_BASE/$(build_key)"
-  if [[ -f "$out/.complete" ]]; then
-    log "cached build: $out"
-    echo "$out"
-    return 0
-  fi
-  local started=$SECONDS tmp="$out.tmp.$$"
-  rm -rf "$tmp"
-  mkdir -p "$tmp"
-  local cli_version agent_version
+# build_peers DIR OUT: builds bosh-agent and bosh into DIR, which becomes OUT (cached_build's builder).
+build_peers() {
+  local tmp="$1" out="$2" started=$SECONDS cli_version agent_version
   cli_version=$(pinned github.com/cloudfoundry/bosh-cli/v7)
   agent_version=$(pinned github.com/cloudfoundry/bosh-agent/v2)
   [[ -n "$cli_version" && -n "$agent_version" ]] || die "tools/bosh/go.mod names no bosh-cli/bosh-agent version"
@@ -74,11 +55,14 @@ cmd_build() {
       -ldflags "-X github.com/cloudfoundry/bosh-cli/v7/cmd.VersionLabel=${cli_version#v}" github.com/cloudfoundry/bosh-cli/v7
   ) >&2 || die "go build failed"
   printf 'bosh-agent %s\nbosh-cli %s\n' "$agent_version" "$cli_version" >"$tmp/VERSIONS"
-  touch "$tmp/.complete"
-  rm -rf "$out"
-  mv "$tmp" "$out"
   log "built in $((SECONDS - started)) s"
-  echo "$out"
+}
+
+cmd_build() {
+  go_require
+  local key
+  key=$(build_key)
+  cached_build "$CACHE_BASE" "$key" build_peers "$CACHE_BASE/$key"
 }
 
 case "${1:-}" in

@@ -55,11 +55,14 @@ INIT_PATH_IN_CONTAINER=/tmp/garden-init
 # Handles of our containers, collected by stop before it removes them.
 HANDLES=""
 
-export PATH="/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 
 log() { printf 'real-garden: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 missing() { log "missing prerequisite: $*"; exit 2; }
+
+# shellcheck source=scripts/lib/go-build.sh
+source "$ROOT/scripts/lib/go-build.sh"
 
 validate_settings() {
   [[ "$TAG" =~ ^[a-z0-9]$ ]] || die "GARDEN_TAG must be one character [a-z0-9] (gdn's interface names allow no more), got '$TAG'"
@@ -105,10 +108,6 @@ ensure_tools() {
   done
 }
 
-find_go() {
-  command -v go >/dev/null 2>&1 || missing "go (the Go toolchain, expected in PATH or /usr/local/go/bin; Debian's is too old for guardian)"
-}
-
 run_tools() {
   ensure_tools "$REAL_RUNC:runc" "$IPTABLES:iptables" "$IPTABLES_RESTORE:iptables" "ip:iproute2" \
     "curl:curl" "mountpoint:util-linux" "setsid:util-linux" "flock:util-linux"
@@ -117,23 +116,14 @@ run_tools() {
 build_tools() {
   ensure_tools "gcc:gcc" "/usr/include/stdio.h:libc6-dev" "musl-gcc:musl-tools" "make:make" \
     "xz:xz-utils" "readelf:binutils" "flock:util-linux" "sha256sum:coreutils"
-  find_go
+  go_require
 }
 
 # ---------------------------------------------------------------------------------------------
 # Build
 
-go_env() {
-  env GOTOOLCHAIN=local GOWORK=off GOFLAGS=-mod=readonly "$@"
-}
-
 build_key() {
-  {
-    echo "script=$SCRIPT_VERSION tar=$TAR_RECIPE_VERSION arch=$(uname -m)"
-    go_env go version
-    cat "$TOOLS_DIR/go.mod" "$TOOLS_DIR/go.sum"
-    cat "$TOOLS_DIR"/runc-capfilter/*.go
-  } | sha256sum | cut -c1-16
+  go_build_key "$TOOLS_DIR" "script=$SCRIPT_VERSION tar=$TAR_RECIPE_VERSION" "$TOOLS_DIR"/runc-capfilter/*.go
 }
 
 bin_dir() { echo "$CACHE_BASE/$(build_key)"; }
@@ -196,19 +186,15 @@ build_tar() {
 cmd_build() {
   build_tools
   [[ -f "$TOOLS_DIR/go.mod" ]] || die "$TOOLS_DIR/go.mod not found"
-  mkdir -p "$CACHE_BASE"
-  exec 8>"$CACHE_BASE/.build.lock"
-  flock 8
-  local out
-  out=$(bin_dir)
-  if [[ -f "$out/.complete" ]]; then
-    log "cached build: $out"
-    echo "$out"
-    return 0
-  fi
-  local started=$SECONDS tmp="$out.tmp.$$"
-  rm -rf "$tmp"
-  mkdir -p "$tmp"
+  local key
+  key=$(build_key)
+  cached_build "$CACHE_BASE" "$key" build_garden "$CACHE_BASE/$key"
+}
+
+# build_garden DIR OUT: builds gdn and the programs it runs into DIR, which becomes OUT (cached_build's
+# builder).
+build_garden() {
+  local tmp="$1" out="$2" started=$SECONDS
   log "building into $out"
 
   (cd "$TOOLS_DIR" && go_env go mod download code.cloudfoundry.org/guardian) >&2 \
@@ -222,7 +208,7 @@ cmd_build() {
     code.cloudfoundry.org/guardian/cmd/gdn code.cloudfoundry.org/guardian/cmd/dadoo) >&2 \
     || die "go build of gdn/dadoo failed"
   log "go build runc-capfilter"
-  (cd "$TOOLS_DIR" && go_env CGO_ENABLED=0 go build -o "$tmp/runc-capfilter" ./runc-capfilter) >&2 \
+  (cd "$TOOLS_DIR" && go_env go build -o "$tmp/runc-capfilter" ./runc-capfilter) >&2 \
     || die "go build of runc-capfilter failed"
   log "gcc -static init, nstar"
   gcc -static -O2 -o "$tmp/init" "$src"/cmd/init/*.c >&2 || die "building init failed"
@@ -240,11 +226,7 @@ cmd_build() {
     go_env go version
     echo "tar=$("$tmp/tar" --version | head -1) from $(cat "$(dirname "$tarbin")/SOURCE")"
   } >"$tmp/BUILD-INFO"
-  touch "$tmp/.complete"
-  rm -rf "$out"
-  mv "$tmp" "$out"
   log "built in $((SECONDS - started))s: $out"
-  echo "$out"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -433,8 +415,8 @@ cmd_start() {
   local started=$SECONDS
   log "starting: gdn ${args[*]}"
   echo "=== $(date -u +%FT%TZ) gdn ${args[*]}" >>"$LOGFILE"
-  # (fds 8/9 are our lock files: gdn must not inherit them)
-  GARDEN_CPI_REAL_RUNC="$REAL_RUNC" setsid "$bin/gdn" "${args[@]}" </dev/null >>"$LOGFILE" 2>&1 8>&- 9>&- &
+  # (fd 9 is our lock file: gdn must not inherit it)
+  GARDEN_CPI_REAL_RUNC="$REAL_RUNC" setsid "$bin/gdn" "${args[@]}" </dev/null >>"$LOGFILE" 2>&1 9>&- &
   pid=$!
   echo "$pid" >"$PIDFILE"
   local deadline=$((SECONDS + ${GARDEN_START_TIMEOUT:-60}))

@@ -8,10 +8,12 @@
 #                                    holds stemcell.MF, image (gzipped rootfs tar) and stemcell.tgz
 #                                    (both packed as a stemcell tarball, what `bosh create-env` takes)
 #
-# Cached under .cache/test-stemcell/: base-<key>.tar (the debootstrapped rootfs, keyed by suite,
-# package list and recipe) and <key>/ (the stemcell, keyed by the base, the agent binary and this
-# script). Environment: TEST_STEMCELL_CACHE_DIR (<repo>/.cache/test-stemcell), TEST_STEMCELL_MIRROR
-# (the host's Debian mirror), TEST_STEMCELL_SUITE (the host's suite, e.g. bookworm).
+# Cached under .cache/test-stemcell/ (scripts/lib/go-build.sh's cached_build): base-<key>/rootfs.tar
+# (the debootstrapped rootfs, keyed by suite, package list and recipe) and <key>/ (the stemcell, keyed
+# by the base, the agent and monit-csrf-proxy binaries and this script); monit-csrf-proxy is cached
+# under .cache/go-programs/ (docs/go-builds.md). Environment: TEST_STEMCELL_CACHE_DIR
+# (<repo>/.cache/test-stemcell), TEST_STEMCELL_MIRROR (the host's Debian mirror), TEST_STEMCELL_SUITE
+# (the host's suite, e.g. bookworm).
 #
 # Exit codes: 0 ok; 1 failure; 2 a prerequisite is missing (not root, no Go, debootstrap cannot be
 # installed, Debian's archive cannot be reached).
@@ -38,6 +40,9 @@ log() { printf 'test-stemcell: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 missing() { log "missing prerequisite: $*"; exit 2; }
 
+# shellcheck source=scripts/lib/go-build.sh
+source "$ROOT/scripts/lib/go-build.sh"
+
 host_suite() { sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null | tr -d '"'; }
 host_mirror() {
   sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -1
@@ -61,20 +66,10 @@ base_key() {
   echo "recipe=$BASE_RECIPE suite=$SUITE arch=$(dpkg --print-architecture) packages=${PACKAGES[*]}" | sha256sum | cut -c1-16
 }
 
-# The debootstrapped rootfs as a tar (numeric owners), built once per key.
+# build_base DIR: debootstraps the rootfs and packs it as DIR/rootfs.tar (numeric owners)
+# (cached_build's builder).
 build_base() {
-  local out
-  out="$CACHE_BASE/base-$(base_key).tar"
-  if [[ -f "$out" ]]; then
-    echo "$out"
-    return 0
-  fi
-  local work="$CACHE_BASE/base-work.$$"
-  rm -rf "$work"
-  # shellcheck disable=SC2064 # the path is expanded now: the trap may run after this function returned
-  trap "rm -rf -- $(printf %q "$work")" EXIT
-  mkdir -p "$work"
-  local include
+  local work="$1" include
   include=$(IFS=,; echo "${PACKAGES[*]}")
   log "debootstrap --variant=minbase $SUITE from $MIRROR (takes 2-4 minutes)"
   debootstrap --variant=minbase --include="$include" "$SUITE" "$work/rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 || {
@@ -86,11 +81,8 @@ build_base() {
   # What a container does not need: package caches, docs, manuals.
   rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"* \
     "$work/rootfs/usr/share/doc/"* "$work/rootfs/usr/share/man/"* "$work/rootfs/usr/share/info/"*
-  tar --numeric-owner -C "$work/rootfs" -cf "$out.tmp" .
-  mv "$out.tmp" "$out"
-  rm -rf "$work"
-  trap - EXIT
-  echo "$out"
+  tar --numeric-owner -C "$work/rootfs" -cf "$work/rootfs.tar" .
+  rm -rf "$work/rootfs" "$work/debootstrap.log"
 }
 
 # Files the warden stemcell adds on top of the base; $1 is the rootfs being built.
@@ -219,37 +211,28 @@ RUN
 
 cmd_build() {
   prerequisites
-  mkdir -p "$CACHE_BASE"
-  exec 9>"$CACHE_BASE/.build.lock"
-  flock 9
-  local tools agent
+  local tools agent csrf_proxy base key
   tools=$(bash "$ROOT/scripts/real-bosh.sh" build) || exit $?
   agent="$tools/bosh-agent"
-  local csrf_proxy_src="$ROOT/tools/bosh/monit-csrf-proxy"
-  local base key out
-  base=$(build_base)
+  csrf_proxy=$(go_program "$ROOT/tools/bosh" ./monit-csrf-proxy)
+  base=$(cached_build "$CACHE_BASE" "base-$(base_key)" build_base)
   key=$({
     echo "recipe=$STEMCELL_RECIPE base=$(basename "$base")"
     sha256sum <"$agent"
-    cat "${BASH_SOURCE[0]}" "$csrf_proxy_src"/*.go "$ROOT/tools/bosh/stemcell/mount"
+    sha256sum <"$csrf_proxy"
+    cat "${BASH_SOURCE[0]}" "$ROOT/tools/bosh/stemcell/mount"
   } | sha256sum | cut -c1-16)
-  out="$CACHE_BASE/$key"
-  if [[ -f "$out/.complete" ]]; then
-    log "cached stemcell: $out"
-    echo "$out"
-    return 0
-  fi
-  local started=$SECONDS work="$out.tmp.$$"
-  rm -rf "$work"
-  # shellcheck disable=SC2064 # the path is expanded now: the trap may run after this function returned
-  trap "rm -rf -- $(printf %q "$work")" EXIT
+  cached_build "$CACHE_BASE" "$key" build_stemcell "$CACHE_BASE/$key" "$base/rootfs.tar" "$agent" "$csrf_proxy"
+}
+
+# build_stemcell DIR OUT BASE_TAR AGENT CSRF_PROXY: builds the stemcell into DIR, which becomes OUT
+# (cached_build's builder).
+build_stemcell() {
+  local work="$1" out="$2" base_tar="$3" agent="$4" csrf_proxy="$5" started=$SECONDS key
+  key=$(basename "$out")
   mkdir -p "$work/rootfs"
-  tar --numeric-owner -C "$work/rootfs" -xf "$base"
-  (cd "$ROOT/tools/bosh" && env GOTOOLCHAIN=local GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 \
-    "$(command -v go || echo /usr/local/go/bin/go)" build -trimpath -ldflags=-s -o "$work/monit-csrf-proxy" ./monit-csrf-proxy) >&2 \
-    || die "go build of tools/bosh/monit-csrf-proxy failed"
-  add_bosh_files "$work/rootfs" "$agent" "$work/monit-csrf-proxy"
-  rm -f "$work/monit-csrf-proxy"
+  tar --numeric-owner -C "$work/rootfs" -xf "$base_tar"
+  add_bosh_files "$work/rootfs" "$agent" "$csrf_proxy"
   log "packing the image"
   tar --numeric-owner -C "$work/rootfs" -czf "$work/image" .
   local sha1 version
@@ -270,12 +253,7 @@ cloud_properties: {}
 MF
   tar -C "$work" -czf "$work/stemcell.tgz" stemcell.MF image
   rm -rf "$work/rootfs"
-  touch "$work/.complete"
-  rm -rf "$out"
-  mv "$work" "$out"
-  trap - EXIT
   log "built $out in $((SECONDS - started)) s"
-  echo "$out"
 }
 
 case "${1:-}" in

@@ -1,25 +1,13 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { type IncomingMessage, type Server, createServer, request } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { goProgram } from '../../testkit/go-program';
 
 // tools/bosh/monit-csrf-proxy, built and run for real between a client that talks like the agent's monit
 // client (POST action=… with basic auth, no CSRF token) and a stand-in for monit 5.33's HTTP interface that
 // enforces its CSRF rule: a POST needs a `securitytoken` form field equal to the `securitytoken` cookie.
-
-const toolsDir = resolve(__dirname, '..', '..', 'tools', 'bosh');
-
-function goBinary(): string | undefined {
-  for (const candidate of ['/usr/local/go/bin/go', ...(process.env.PATH ?? '').split(':').map((dir) => join(dir, 'go'))]) {
-    if (existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
 
 async function freePort(): Promise<number> {
   const server = createNetServer();
@@ -58,7 +46,6 @@ function send(port: number, method: string, path: string, body = ''): Promise<{ 
 }
 
 describe('test stemcell: monit-csrf-proxy (tools/bosh/monit-csrf-proxy)', () => {
-  let work = '';
   let monit: Server | undefined;
   let proxy: ChildProcess | undefined;
   let monitPort = 0;
@@ -67,20 +54,13 @@ describe('test stemcell: monit-csrf-proxy (tools/bosh/monit-csrf-proxy)', () => 
   const seen: Seen[] = [];
 
   before(async () => {
-    const go = goBinary();
-    if (go === undefined) {
-      if (process.env.REQUIRE_REAL_PEERS === '1') throw new Error('Go is required to build tools/bosh/monit-csrf-proxy');
-      missing = 'Go (to build tools/bosh/monit-csrf-proxy)';
+    const built = await goProgram('tools/bosh', './monit-csrf-proxy');
+    if ('missing' in built) {
+      if (process.env.REQUIRE_REAL_PEERS === '1') throw new Error(`building tools/bosh/monit-csrf-proxy needs ${built.missing}`);
+      missing = `${built.missing} (to build tools/bosh/monit-csrf-proxy)`;
       return;
     }
-    work = await mkdtemp(join(tmpdir(), 'garden-cpi-csrf-proxy-'));
-    const binary = join(work, 'monit-csrf-proxy');
-    const build = spawnSync(go, ['build', '-o', binary, './monit-csrf-proxy'], {
-      cwd: toolsDir,
-      encoding: 'utf8',
-      env: { ...process.env, GOTOOLCHAIN: 'local', GOWORK: 'off', GOFLAGS: '-mod=readonly', CGO_ENABLED: '0' },
-    });
-    assert.equal(build.status, 0, build.stderr);
+    const { binary } = built;
 
     monit = createServer((incoming, response) => {
       void readBody(incoming).then((body) => {
@@ -119,7 +99,6 @@ describe('test stemcell: monit-csrf-proxy (tools/bosh/monit-csrf-proxy)', () => 
   after(async () => {
     proxy?.kill();
     await new Promise((done) => (monit ? monit.close(done) : done(undefined)));
-    if (work) await rm(work, { recursive: true, force: true });
   });
 
   it('the stand-in refuses a POST without a token, as monit 5.33 refused the agent', async (t) => {
