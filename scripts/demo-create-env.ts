@@ -3,15 +3,15 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
-import { type CpiCall, parseCpiCalls, totalsByMethod } from '../spec/create-env/cpi-call-log';
-import { type IptablesRules, iptablesRules, newRules } from '../spec/create-env/host-rules';
+import { type CpiCall, parseCpiCalls, totalsByMethod } from '../testkit/create-env/cpi-call-log';
+import { type IptablesRules, iptablesRules, newRules } from '../testkit/create-env/host-rules';
 import { goProgram } from '../testkit/go-program';
 import { findLeaks } from '../testkit/leak-checker';
 
 /**
  * `npm run demo:create-env`: the real bosh CLI (pinned in tools/bosh) deploys a one-VM environment through
  * garden-cpi onto a real gdn with the real BOSH agent, then changes it twice and deletes it (issue #13):
- *   1. create-env: the disk-marker job (spec/create-env/release) writes a marker on its persistent disk and
+ *   1. create-env: the disk-marker job (testkit/create-env/release) writes a marker on its persistent disk and
  *      answers /health, checked from this host;
  *   2. create-env with a bigger persistent disk: the CLI migrates the disk; the marker survives;
  *   3. create-env with a changed job property: the VM is recreated, the disk re-attached, the marker kept;
@@ -35,8 +35,8 @@ import { findLeaks } from '../testkit/leak-checker';
  */
 
 const repoDir = resolve(__dirname, '..');
-const fixtureRelease = join(repoDir, 'spec', 'create-env', 'release');
-const manifestPath = join(repoDir, 'spec', 'create-env', 'manifest.yml');
+const fixtureRelease = join(repoDir, 'testkit', 'create-env', 'release');
+const manifestPath = join(repoDir, 'testkit', 'create-env', 'manifest.yml');
 const HEALTH_PORT = 8080;
 
 interface Health {
@@ -227,7 +227,7 @@ async function deleteThroughCpi(options: {
     console.log('  no CLI state or no installed CPI: nothing more to delete');
     return;
   }
-  // The manifest's cloud_provider properties (spec/create-env/manifest.yml), as the job's cpi.json.erb renders them.
+  // The manifest's cloud_provider properties (testkit/create-env/manifest.yml), as the job's cpi.json.erb renders them.
   const store = options.cpiStore;
   const config = {
     warden: { connect_network: 'tcp', connect_address: options.gardenAddress, garden_init_path: null },

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCpiCalls, totalsByMethod } from './cpi-call-log';
-import { newRules, parseIptablesSave } from './host-rules';
+import { parseCpiCalls, totalsByMethod } from '../../testkit/create-env/cpi-call-log';
+import { newRules, parseIptablesSave } from '../../testkit/create-env/host-rules';
 
 // The create-env demo's readers: bosh-cli v7.10.11's debug log (the exact layout of cloud/cpi_cmd_runner.go,
 // as logged by a real `bosh create-env` through garden-cpi) and iptables-save output.

@@ -1,4 +1,4 @@
-// health-server is the one program of the create-env demo's test release (spec/create-env/release, job
+// health-server is the one program of the create-env demo's test release (testkit/create-env/release, job
 // disk-marker): the test stemcell is Debian minbase with bash and runit only, so the job ships this static
 // binary (standard library only, CGO_ENABLED=0) as its package. Test tooling, never part of garden-cpi.
 //
