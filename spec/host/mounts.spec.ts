@@ -12,6 +12,16 @@ import { untilRunningIn } from '../support/until-running-in';
 const runner = createCommandRunner();
 const mounts = createHostMounts(runner, silentLogger, { busyAttempts: 3, busyDelayMs: 20 });
 
+/**
+ * The loop devices still bound to `image` once the kernel has had up to 2 s to free them: it frees an
+ * autoclear device a moment after its last unmount (the CPI waits the same way: DiskAttachments.assertReleased).
+ */
+async function loopDevicesAfterRelease(image: string): Promise<string[]> {
+  const deadline = Date.now() + 2000;
+  while ((await mounts.loopDevicesFor(image)).length > 0 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 50));
+  return mounts.loopDevicesFor(image);
+}
+
 function makeExt4Image(path: string, sizeMb = 16): void {
   execFileSync('truncate', ['-s', `${sizeMb}M`, path]);
   execFileSync('mkfs.ext4', ['-F', '-q', path]);
@@ -106,7 +116,7 @@ describe('createHostMounts (real mounts, root)', () => {
       await mounts.unmount(join(shared, 'disk'));
       // The unmount propagates too: the view no longer has the disk.
       assert.deepEqual(await mounts.mountsAt(join(view, 'disk')), []);
-      assert.deepEqual(await mounts.loopDevicesFor(image), []);
+      assert.deepEqual(await loopDevicesAfterRelease(image), []);
     } finally {
       await mounts.unmountRecursive(view);
       await mounts.unmountRecursive(shared);
@@ -130,7 +140,7 @@ describe('createHostMounts (real mounts, root)', () => {
       await mounts.unmount(target);
     }
     assert.deepEqual(await mounts.mountsAt(target), []);
-    assert.deepEqual(await mounts.loopDevicesFor(image), []);
+    assert.deepEqual(await loopDevicesAfterRelease(image), []);
     await mounts.unmount(target); // not mounted: a no-op
   });
 
@@ -175,10 +185,8 @@ describe('createHostMounts (real mounts, root)', () => {
       execFileSync('mount', [device, target]);
       await mounts.unmount(target);
       // losetup -d marks the device for release; the kernel unbinds it at its last close, which another
-      // process probing loop devices (mount, blkid) can delay by a moment: allow 2 s, as assertReleased does.
-      const deadline = Date.now() + 2000;
-      while ((await mounts.loopDevicesFor(image)).length > 0 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 50));
-      assert.deepEqual(await mounts.loopDevicesFor(image), []);
+      // process probing loop devices (mount, blkid) can delay by a moment.
+      assert.deepEqual(await loopDevicesAfterRelease(image), []);
     } finally {
       forceCleanup(target);
       if (execFileSync('losetup', ['-j', image], { encoding: 'utf8' }).trim() !== '') {
