@@ -240,3 +240,43 @@ describe('createHostMounts (real mounts, root)', () => {
     assert.deepEqual(await mounts.loopDevicesFor(image), []);
   });
 });
+
+describe('HostMounts.unmount and a loop device the kernel is still releasing (stand-in sysfs)', () => {
+  it('returns only once the device has lost its size, not just its backing file', async () => {
+    // The kernel takes an autoclear loop device down in steps after its last unmount: backing file first,
+    // size last. A mount -o loop in between got the half-released device with its old size (a grown disk
+    // showed its old size). Here a stand-in /sys/block and mountinfo play that out: umount drops the backing
+    // file at once and the size only some polls later.
+    const dir = await mkdtemp(join(tmpdir(), 'loop-teardown-'));
+    try {
+      const sys = join(dir, 'block');
+      await mkdir(join(sys, 'loop7', 'loop'), { recursive: true });
+      await writeFile(join(sys, 'loop7', 'loop', 'backing_file'), '/disks/disk-1\n');
+      await writeFile(join(sys, 'loop7', 'loop', 'autoclear'), '1\n');
+      await writeFile(join(sys, 'loop7', 'size'), '65536\n');
+      const mountInfo = join(dir, 'mountinfo');
+      await writeFile(mountInfo, '100 1 7:7 / /vms/vm-1/disk-1 rw,relatime shared:50 - ext4 /dev/loop7 rw\n');
+      let sizeReadsUntilFreed = 5;
+      const runner = {
+        async run(command: string) {
+          assert.equal(command, 'umount');
+          await writeFile(mountInfo, '');
+          await rm(join(sys, 'loop7', 'loop', 'backing_file'));
+          return { stdout: '', stderr: '' };
+        },
+      };
+      const standIn = createHostMounts(runner as never, silentLogger, {
+        mountInfoPath: mountInfo,
+        sysBlockDir: sys,
+        sleep: async () => {
+          sizeReadsUntilFreed -= 1;
+          if (sizeReadsUntilFreed === 0) await writeFile(join(sys, 'loop7', 'size'), '0\n');
+        },
+      });
+      await standIn.unmount('/vms/vm-1/disk-1');
+      assert.equal((await readFile(join(sys, 'loop7', 'size'), 'utf8')).trim(), '0', 'unmount returned while the device still had its size');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -59,6 +59,8 @@ export interface HostMountsOptions {
   /** First delay between busy attempts, doubled up to 1 s (default 100 ms). */
   busyDelayMs?: number;
   mountInfoPath?: string;
+  /** Where the kernel lists block devices (default /sys/block; tests give a stand-in). */
+  sysBlockDir?: string;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -111,11 +113,15 @@ function failureText(error: unknown): string {
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+/** How long, and how often, an unmount waits for the kernel to finish releasing a loop device (untilTornDown). */
+const TEARDOWN_WAIT_MS = 2000;
+const TEARDOWN_POLL_MS = 10;
 
 export function createHostMounts(runner: CommandRunner, logger: Logger, options: HostMountsOptions = {}): HostMounts {
   const busyAttempts = options.busyAttempts ?? 10;
   const firstDelay = options.busyDelayMs ?? 100;
   const mountInfoPath = options.mountInfoPath ?? '/proc/self/mountinfo';
+  const sysBlock = options.sysBlockDir ?? '/sys/block';
   const sleep = options.sleep ?? defaultSleep;
 
   /** mountinfo shows canonical paths: resolve symlinks in the part of the path that exists. */
@@ -135,7 +141,7 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
   async function loopBackingFile(device: string): Promise<string | null> {
     const name = basename(device);
     if (!/^loop\d+$/.test(name)) return null;
-    const text = await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8').catch(() => null);
+    const text = await readFile(`${sysBlock}/${name}/loop/backing_file`, 'utf8').catch(() => null);
     return text === null ? null : text.trim();
   }
 
@@ -166,7 +172,7 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
   /** Whether the kernel frees this loop device by itself on last close (`mount -o loop` sets it). */
   async function isAutoclear(device: string): Promise<boolean> {
     const name = basename(device);
-    const text = await readFile(`/sys/block/${name}/loop/autoclear`, 'utf8').catch(() => '1');
+    const text = await readFile(`${sysBlock}/${name}/loop/autoclear`, 'utf8').catch(() => '1');
     return text.trim() === '1';
   }
 
@@ -209,6 +215,25 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
       }
     }
     await releaseLoop(top.source, backingFile, autoclear);
+    if (backingFile !== null) await untilTornDown(top.source);
+  }
+
+  /**
+   * The kernel takes a loop device down in steps after its last unmount (or `losetup -d`): its backing file
+   * goes from sysfs first, its size last. A `mount -o loop` of the same image in between can be given the
+   * half-released device with its old size (a disk grown by resize_disk, then attached, showed its old size:
+   * seen under load). Waits, at most TEARDOWN_WAIT_MS, while `device` has no backing file but still a size;
+   * a device still bound (held elsewhere, e.g. by a container's mount) or already reused is not waited for.
+   */
+  async function untilTornDown(device: string): Promise<void> {
+    const name = basename(device);
+    for (let waited = 0; waited < TEARDOWN_WAIT_MS; waited += TEARDOWN_POLL_MS) {
+      if ((await loopBackingFile(device)) !== null) return;
+      const sectors = (await readFile(`${sysBlock}/${name}/size`, 'utf8').catch(() => '0')).trim();
+      if (sectors === '0') return;
+      await sleep(TEARDOWN_POLL_MS);
+    }
+    logger.warn('Loop device still has a size after its release', { device, waitedMs: TEARDOWN_WAIT_MS });
   }
 
   async function mountsAt(target: string): Promise<MountEntry[]> {
@@ -292,7 +317,7 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
       const wanted = await stat(image).catch(() => undefined);
       if (wanted === undefined) return [];
       const path = await canonical(image);
-      const names = (await readdir('/sys/block').catch(() => [] as string[])).filter((name) => /^loop\d+$/.test(name));
+      const names = (await readdir(sysBlock).catch(() => [] as string[])).filter((name) => /^loop\d+$/.test(name));
       const matches = await Promise.all(
         names.map(async (name) => {
           const backing = await loopBackingFile(`/dev/${name}`);
