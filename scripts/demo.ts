@@ -9,6 +9,7 @@ import { busyboxStemcell } from '../testkit/busybox-stemcell';
 import { forceCleanup, writeCpiConfig } from '../testkit/cpi-environment';
 import { runCpi } from '../testkit/cpi-process';
 import { findLeaks } from '../testkit/leak-checker';
+import { manualNetworks } from '../testkit/networks';
 
 /**
  * `npm run demo`: a readable CPI lifecycle, one bin/cpi process per call exactly as the Director runs it,
@@ -20,17 +21,7 @@ import { findLeaks } from '../testkit/leak-checker';
 
 const VERBOSE = process.argv.slice(2).some((arg) => arg === '-v' || arg === '--verbose');
 
-const NETWORKS = {
-  default: {
-    type: 'manual',
-    ip: '10.244.0.10',
-    netmask: '255.255.255.0',
-    gateway: '10.244.0.1',
-    dns: ['8.8.8.8'],
-    default: ['dns', 'gateway'],
-    cloud_properties: {},
-  },
-};
+const NETWORKS = manualNetworks('10.244.0.10');
 
 /** One line of the call table: method, then (once the call returned) its time and its whole result. */
 const COLUMNS = { method: 18, time: 11 };

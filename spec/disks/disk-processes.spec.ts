@@ -14,20 +14,7 @@ import { createCommandRunner } from '../../src/host/command-runner';
 import { lockSocketName } from '../../src/host/file-lock';
 import { silentLogger } from '../../src/log/logger';
 import { untilRunningIn } from '../support/until-running-in';
-
-function networks(ip: string) {
-  return {
-    default: {
-      type: 'manual',
-      ip,
-      netmask: '255.255.255.0',
-      gateway: '10.244.1.1',
-      dns: ['8.8.8.8'],
-      default: ['dns', 'gateway'],
-      cloud_properties: {},
-    },
-  };
-}
+import { manualNetworks } from '../../testkit/networks';
 
 async function persistentSettings(env: CpiEnvironment, vm: string): Promise<unknown> {
   const settings = JSON.parse(await env.shell(vm, 'cat /var/vcap/bosh/warden-cpi-agent-env.json')) as { disks: { persistent: unknown } };
@@ -47,7 +34,7 @@ describe('disks through bin/cpi processes', () => {
     env = await startCpiEnvironment({ processMode: 'exec' });
     stemcellCid = await env.ok<string>('create_stemcell', [(await busyboxStemcell()).imagePath, null]);
     for (let i = 0; i < 5; i += 1) {
-      const [vm] = await env.ok<[string]>('create_vm', [`agent-${i}`, stemcellCid, {}, networks(`10.244.1.${20 + i}`), [], {}]);
+      const [vm] = await env.ok<[string]>('create_vm', [`agent-${i}`, stemcellCid, {}, manualNetworks(`10.244.1.${20 + i}`), [], {}]);
       vms.push(vm);
     }
   });

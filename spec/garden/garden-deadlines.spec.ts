@@ -7,20 +7,11 @@ import { startGardenEmulator, type GardenEmulator } from '../../src/garden-emula
 import { forceCleanup } from '../../testkit/cpi-environment';
 import { request, runCpi, tempConfig, type CpiRun } from '../../testkit/cpi-process';
 import { type RawConnection, type RawServer, startRawServer } from './raw-garden-server';
+import { manualNetworks } from '../../testkit/networks';
 
 // Every Garden call ends: a deadline per request and a cap on response bodies, through the built CPI.
 
-const MANUAL_NETWORK = {
-  default: {
-    type: 'manual',
-    ip: '10.244.0.34',
-    netmask: '255.255.255.0',
-    gateway: '10.244.0.1',
-    dns: ['8.8.8.8'],
-    default: ['dns', 'gateway'],
-    cloud_properties: {},
-  },
-};
+const MANUAL_NETWORK = manualNetworks('10.244.0.34');
 const VM = '6c1b5f0e-2d4a-4b8e-9f3c-7a1d2e3f4a5b';
 
 /** The five Garden-facing VM methods, each against a VM (or stemcell) that needs nothing else on the host. */

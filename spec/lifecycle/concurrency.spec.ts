@@ -6,21 +6,12 @@ import { busyboxStemcell } from '../../testkit/busybox-stemcell';
 import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
 import { gardenLabel, gardenUnderTest } from '../../testkit/garden-under-test';
 import { NO_LEAKS } from '../../testkit/leak-checker';
+import { manualNetworks } from '../../testkit/networks';
 
 const COUNT = 10;
 
 function networksFor(index: number): Record<string, unknown> {
-  return {
-    default: {
-      type: 'manual',
-      ip: `10.244.0.${10 + index}`,
-      netmask: '255.255.255.0',
-      gateway: '10.244.0.1',
-      dns: ['8.8.8.8'],
-      default: ['dns', 'gateway'],
-      cloud_properties: {},
-    },
-  };
+  return manualNetworks(`10.244.0.${10 + index}`);
 }
 
 const range = (count: number): number[] => Array.from({ length: count }, (_, index) => index);

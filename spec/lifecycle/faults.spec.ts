@@ -12,20 +12,11 @@ import { busyboxStemcell } from '../../testkit/busybox-stemcell';
 import { type CpiEnvironment, configActions, forceCleanup, startCpiEnvironment } from '../../testkit/cpi-environment';
 import { BUNDLE, type CpiRun, runCpi } from '../../testkit/cpi-process';
 import { type CpiDirs, findLeaks, mountsUnder, NO_LEAKS } from '../../testkit/leak-checker';
+import { manualNetworks } from '../../testkit/networks';
 
 const run = promisify(execFile);
 
-const NETWORKS = {
-  default: {
-    type: 'manual',
-    ip: '10.244.0.20',
-    netmask: '255.255.255.0',
-    gateway: '10.244.0.1',
-    dns: ['8.8.8.8'],
-    default: ['dns', 'gateway'],
-    cloud_properties: {},
-  },
-};
+const NETWORKS = manualNetworks('10.244.0.20');
 
 // ---- the table of fault case -> answer, printed and written for the closing note ----
 

@@ -6,18 +6,9 @@ import { busyboxStemcell } from '../../testkit/busybox-stemcell';
 import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
 import { gardenLabel, gardenUnderTest } from '../../testkit/garden-under-test';
 import { NO_LEAKS } from '../../testkit/leak-checker';
+import { manualNetworks } from '../../testkit/networks';
 
-const networks = {
-  default: {
-    type: 'manual',
-    ip: '10.244.0.10',
-    netmask: '255.255.255.0',
-    gateway: '10.244.0.1',
-    dns: ['8.8.8.8'],
-    default: ['dns', 'gateway'],
-    cloud_properties: {},
-  },
-};
+const networks = manualNetworks('10.244.0.10');
 
 /**
  * The whole CPI lifecycle as the Director drives it: one bin/cpi process per call, cleared environment,

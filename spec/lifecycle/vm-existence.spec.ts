@@ -5,18 +5,9 @@ import { join } from 'node:path';
 import { busyboxStemcell } from '../../testkit/busybox-stemcell';
 import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
 import { loopDevicesBackedBy, mountsUnder, NO_LEAKS } from '../../testkit/leak-checker';
+import { manualNetworks } from '../../testkit/networks';
 
-const NETWORKS = {
-  default: {
-    type: 'manual',
-    ip: '10.244.0.30',
-    netmask: '255.255.255.0',
-    gateway: '10.244.0.1',
-    dns: ['8.8.8.8'],
-    default: ['dns', 'gateway'],
-    cloud_properties: {},
-  },
-};
+const NETWORKS = manualNetworks('10.244.0.30');
 
 /**
  * Field fault: after a host or Garden restart the containers are gone but `<state_dir>/vms/<cid>` is still

@@ -10,18 +10,9 @@ import { BUNDLE } from '../../testkit/cpi-process';
 import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
 import { gardenUnderTest } from '../../testkit/garden-under-test';
 import { NO_LEAKS, mountsUnder } from '../../testkit/leak-checker';
+import { manualNetworks } from '../../testkit/networks';
 
-const NETWORKS = {
-  default: {
-    type: 'manual',
-    ip: '10.244.3.10',
-    netmask: '255.255.255.0',
-    gateway: '10.244.3.1',
-    dns: ['8.8.8.8'],
-    default: ['dns', 'gateway'],
-    cloud_properties: {},
-  },
-};
+const NETWORKS = manualNetworks('10.244.3.10');
 
 const garden = gardenUnderTest();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

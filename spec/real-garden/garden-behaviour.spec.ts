@@ -10,20 +10,9 @@ import { busyboxStemcell } from '../../testkit/busybox-stemcell';
 import { type CpiEnvironment, startCpiEnvironment } from '../../testkit/cpi-environment';
 import { gardenUnderTest } from '../../testkit/garden-under-test';
 import { NO_LEAKS } from '../../testkit/leak-checker';
+import { manualNetworks } from '../../testkit/networks';
 
 const run = promisify(execFile);
-
-const networks = (ip: string): Record<string, unknown> => ({
-  default: {
-    type: 'manual',
-    ip,
-    netmask: '255.255.255.0',
-    gateway: '10.244.1.1',
-    dns: ['8.8.8.8'],
-    default: ['dns', 'gateway'],
-    cloud_properties: {},
-  },
-});
 
 async function sh(env: CpiEnvironment, vm: string, script: string): Promise<{ status: number; stdout: string; stderr: string }> {
   const result = await env.client.exec(vm, { path: '/bin/sh', args: ['-c', script], user: 'root' });
@@ -61,7 +50,7 @@ describe(
 
     it('boots an expanded stemcell through its symlinked cid as a raw:// copy-on-write root', async () => {
       assert.match(await readlink(join(env.dirs.stemcellsDir, stemcellCid)), /^\.data-[0-9a-f]{40}-dir$/);
-      const [vm] = await env.ok<[string]>('create_vm', ['agent-rootfs', stemcellCid, {}, networks('10.244.1.10'), [], {}]);
+      const [vm] = await env.ok<[string]>('create_vm', ['agent-rootfs', stemcellCid, {}, manualNetworks('10.244.1.10'), [], {}]);
       const info = await env.client.info(vm);
       assert.equal(info.ContainerIP, '10.244.1.10');
       await env.shell(vm, 'echo written-by-the-vm > /etc/vm-file');
@@ -77,7 +66,7 @@ describe(
     });
 
     it('delivers the agent settings as a read-only file at boot, visible before the agent starts', async () => {
-      const [vm] = await env.ok<[string]>('create_vm', ['agent-settings', stemcellCid, {}, networks('10.244.1.11'), [], {}]);
+      const [vm] = await env.ok<[string]>('create_vm', ['agent-settings', stemcellCid, {}, manualNetworks('10.244.1.11'), [], {}]);
       // The fake agent copies the file as its first act: the settings were there when the start ran.
       await env.shell(vm, 'for i in $(seq 100); do [ -f /var/vcap/data/agent-started.json ] && exit 0; sleep 0.1; done; exit 1');
       const settings = JSON.parse(await env.shell(vm, 'cat /var/vcap/data/agent-started.json')) as { agent_id: string };
@@ -89,7 +78,7 @@ describe(
     });
 
     it('propagates a disk mounted after the container started, and shows settings rewritten in place', async () => {
-      const [vm] = await env.ok<[string]>('create_vm', ['agent-disk', stemcellCid, {}, networks('10.244.1.12'), [], {}]);
+      const [vm] = await env.ok<[string]>('create_vm', ['agent-disk', stemcellCid, {}, manualNetworks('10.244.1.12'), [], {}]);
       const disk = await env.ok<string>('create_disk', [64, {}, vm]);
       const hint = await env.ok<string>('attach_disk', [vm, disk]);
       await env.shell(vm, `echo on-the-disk > ${hint}/file && sync`);
@@ -106,7 +95,7 @@ describe(
     });
 
     it('reboot_vm: stop keeps the container, and a process started after it runs (the agent starts again)', async () => {
-      const [vm] = await env.ok<[string]>('create_vm', ['agent-reboot', stemcellCid, {}, networks('10.244.1.13'), [], {}]);
+      const [vm] = await env.ok<[string]>('create_vm', ['agent-reboot', stemcellCid, {}, manualNetworks('10.244.1.13'), [], {}]);
       await env.shell(vm, 'for i in $(seq 100); do [ -f /var/vcap/data/agent-started.json ] && exit 0; sleep 0.1; done; exit 1');
       await env.shell(vm, 'rm /var/vcap/data/agent-started.json');
       await env.ok('reboot_vm', [vm]);
@@ -116,7 +105,7 @@ describe(
     });
 
     it('set_vm_metadata: the properties are on the container, as an operator listing containers sees them', async () => {
-      const [vm] = await env.ok<[string]>('create_vm', ['agent-meta', stemcellCid, {}, networks('10.244.1.14'), [], {}]);
+      const [vm] = await env.ok<[string]>('create_vm', ['agent-meta', stemcellCid, {}, manualNetworks('10.244.1.14'), [], {}]);
       await env.ok('set_vm_metadata', [vm, { director: 'd', deployment: 'dep', name: 'zookeeper/0', index: 0 }]);
       const properties = await env.client.properties(vm);
       assert.equal(properties['bosh.name'], 'zookeeper/0');
@@ -132,7 +121,7 @@ describe(
         'agent-ports',
         stemcellCid,
         { ports: [{ host: hostPort, container: 8080 }] },
-        networks('10.244.1.15'),
+        manualNetworks('10.244.1.15'),
         [],
         {},
       ]);

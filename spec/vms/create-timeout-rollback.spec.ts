@@ -7,21 +7,12 @@ import { forceCleanup } from '../../testkit/cpi-environment';
 import { mountsUnder } from '../../testkit/leak-checker';
 import { request, runCpi, tempConfig } from '../../testkit/cpi-process';
 import { RUN_HEAD, type RawServer, jsonResponse, startRawServer } from '../garden/raw-garden-server';
+import { manualNetworks } from '../../testkit/networks';
 
 // A create that misses its deadline may still be made by Garden after the rollback's destroy found
 // nothing: the records stay and the next create_vm destroys the late container.
 
-const MANUAL_NETWORK = {
-  default: {
-    type: 'manual',
-    ip: '10.244.0.34',
-    netmask: '255.255.255.0',
-    gateway: '10.244.0.1',
-    dns: ['8.8.8.8'],
-    default: ['dns', 'gateway'],
-    cloud_properties: {},
-  },
-};
+const MANUAL_NETWORK = manualNetworks('10.244.0.34');
 const NOT_FOUND = (handle: string) =>
   `{"Type":"ContainerNotFoundError","Message":"unknown handle: ${handle}","Handle":"${handle}","ProcessID":"","Binary":""}\n`;
 
