@@ -1,12 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import childProcess from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFileLocks } from '../../src/host/file-lock';
 import { silentLogger } from '../../src/log/logger';
+import { spawnedDuring } from '../support/spawned-during';
 
 async function withDir(work: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'file-lock-'));
@@ -102,22 +102,10 @@ describe('file locks', () => {
 
   it('takes and releases a lock without starting a process', async () => {
     await withDir(async (dir) => {
-      const spawned: string[] = [];
-      const originals = { spawn: childProcess.spawn, execFile: childProcess.execFile };
-      childProcess.spawn = ((command: string, ...rest: unknown[]) => {
-        spawned.push(command);
-        return (originals.spawn as (...args: unknown[]) => ChildProcess)(command, ...rest);
-      }) as typeof childProcess.spawn;
-      childProcess.execFile = ((command: string, ...rest: unknown[]) => {
-        spawned.push(command);
-        return (originals.execFile as (...args: unknown[]) => ChildProcess)(command, ...rest);
-      }) as typeof childProcess.execFile;
-      try {
-        const locks = createFileLocks(dir, silentLogger);
-        await Promise.all([locks.withLock('vm-1', async () => sleep(20)), locks.withLock('vm-1', async () => sleep(20))]);
-      } finally {
-        Object.assign(childProcess, originals);
-      }
+      const locks = createFileLocks(dir, silentLogger);
+      const spawned = await spawnedDuring(() =>
+        Promise.all([locks.withLock('vm-1', async () => sleep(20)), locks.withLock('vm-1', async () => sleep(20))]),
+      );
       assert.deepEqual(spawned, []);
     });
   });

@@ -1,20 +1,24 @@
 import childProcess, { type ChildProcess } from 'node:child_process';
 
 /**
- * The commands started through `child_process.spawn` while `work` runs (the module's own function is
- * wrapped for the duration, so code that imported it by name is counted too).
+ * The commands started through `child_process.spawn` or `execFile` while `work` runs (the module's own
+ * functions are wrapped for the duration, so code that imported them by name is counted too).
  */
 export async function spawnedDuring(work: () => Promise<unknown>): Promise<string[]> {
   const spawned: string[] = [];
-  const original = childProcess.spawn;
+  const originals = { spawn: childProcess.spawn, execFile: childProcess.execFile };
   childProcess.spawn = ((command: string, ...rest: unknown[]) => {
     spawned.push(command);
-    return (original as (...args: unknown[]) => ChildProcess)(command, ...rest);
+    return (originals.spawn as (...args: unknown[]) => ChildProcess)(command, ...rest);
   }) as typeof childProcess.spawn;
+  childProcess.execFile = ((command: string, ...rest: unknown[]) => {
+    spawned.push(command);
+    return (originals.execFile as (...args: unknown[]) => ChildProcess)(command, ...rest);
+  }) as typeof childProcess.execFile;
   try {
     await work();
   } finally {
-    childProcess.spawn = original;
+    Object.assign(childProcess, originals);
   }
   return spawned;
 }
