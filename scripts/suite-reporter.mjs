@@ -22,8 +22,10 @@ export default async function* suiteReporter(source) {
     if (event.type === 'test:stdout' || event.type === 'test:stderr') {
       yield data.message;
     } else if (event.type === 'test:fail' && data.nesting > 0) {
-      // Only the innermost failures are worth a line: their suites fail because of them.
-      if (data.details?.error?.failureType !== 'subtestsFailed') {
+      // Only the innermost failures are worth a line: their suites fail because of them. A test cancelled by
+      // its parent says nothing of why (a failed hook, a timeout): the parent's own line says it.
+      const failureType = data.details?.error?.failureType;
+      if (failureType !== 'subtestsFailed' && failureType !== 'cancelledByParent') {
         const list = failures.get(file) ?? [];
         list.push(`    ✗ ${data.name}\n      ${firstLines(data.details?.error)}`);
         failures.set(file, list);
@@ -36,7 +38,11 @@ export default async function* suiteReporter(source) {
       yield `${status} ${seconds(data.details?.duration_ms ?? 0)}  ${data.name}${where}${skipped}\n`;
       if (event.type === 'test:fail') {
         const list = failures.get(file) ?? [];
-        yield `${list.length > 0 ? list.join('\n') : `      ${firstLines(data.details?.error)}`}\n`;
+        // The suite's own failure (its before/after hook threw, it timed out, its body threw) comes first.
+        if (data.details?.error?.failureType !== 'subtestsFailed' || list.length === 0) {
+          list.unshift(`      ${firstLines(data.details?.error)}`);
+        }
+        yield `${list.join('\n')}\n`;
         failures.delete(file);
       }
     }
