@@ -35,6 +35,9 @@ export function rawRootfsUri(path: string): string {
   return `raw://${path.split('/').map(encodeURIComponent).join('/')}`;
 }
 
+/** The overlay's dirs, named relative to the VM's rootfs dir (the mount's cwd: see create). */
+const OVERLAY_OPTIONS = 'lowerdir=lower,upperdir=upper,workdir=work';
+
 export function createVmRootfs(deps: VmRootfsDeps): VmRootfs {
   return {
     async create(vmCid, stemcellDir) {
@@ -47,10 +50,14 @@ export function createVmRootfs(deps: VmRootfsDeps): VmRootfs {
         // overlayfs reads its dirs from one comma-separated option string, where ',' ':' and '\' in a
         // path would need escaping; relative names resolved against `dir` (the mount's cwd) need none.
         await symlink(stemcellDir, join(dir, 'lower'));
-        await deps.runner.run('mount', ['-t', 'overlay', 'overlay', '-o', 'lowerdir=lower,upperdir=upper,workdir=work', 'root'], {
-          cwd: dir,
-          timeoutMs: 60_000,
-        });
+        const mountWith = (options: string) =>
+          deps.runner.run('mount', ['-t', 'overlay', 'overlay', '-o', options, 'root'], { cwd: dir, timeoutMs: 60_000 });
+        // volatile: unmounting a plain overlay syncs the whole filesystem below its upper dir (the host's
+        // store disk), so delete_vm would wait for every dirty page on it, a freshly unpacked stemcell
+        // included (~300 ms measured on real gdn; docs/vm-rootfs.md). A VM's root never outlives a host
+        // crash (its container is gone), so nothing is lost. Kernels before 5.10 refuse the option: the
+        // mount is retried without it, and a second failure is the one reported.
+        await mountWith(`${OVERLAY_OPTIONS},volatile`).catch(() => mountWith(OVERLAY_OPTIONS));
       });
       return rawRootfsUri(root);
     },
