@@ -29,7 +29,7 @@ function fakes(record: VmRecord | undefined) {
     host_ephemeral_bind_mounts_dir: '/nonexistent/e',
     host_persistent_bind_mounts_dir: '/nonexistent/p',
   };
-  const vms = createVmFinder({ garden: { info: async () => Promise.reject(new Error('not asked')) }, dirs });
+  const vms = createVmFinder({ garden: { list: async () => Promise.reject(new Error('not asked')) }, dirs });
   return { garden, records, vms, calls, runs };
 }
 

@@ -9,8 +9,8 @@ import { silentLogger } from '../../src/log/logger';
 import { createVmFinder } from '../../src/vms/vm-finder';
 
 const dirs = { state_dir: '/nonexistent/state', host_ephemeral_bind_mounts_dir: '/nonexistent/e', host_persistent_bind_mounts_dir: '/nonexistent/p' };
-const vms = createVmFinder({ garden: { info: async () => ({}) as never }, dirs });
-const noProperties = async () => ({ Properties: {} }) as Awaited<ReturnType<GardenClient['info']>>;
+const vms = createVmFinder({ garden: { list: async () => ['vm-1'] }, dirs });
+const noProperties = async (): Promise<Record<string, string>> => ({});
 
 const call: CallContext = { apiVersion: 2, requestId: 'cpi-1', logger: silentLogger };
 
@@ -18,10 +18,10 @@ describe('set_vm_metadata', () => {
   it('sets one bosh.-prefixed Garden property per key; integers and hashes become strings', async () => {
     const set: [string, string, string][] = [];
     const garden = {
-      info: noProperties,
+      properties: noProperties,
       setProperty: async (h: string, k: string, v: string) => void set.push([h, k, v]),
       removeProperty: async () => undefined,
-    } satisfies Pick<GardenClient, 'info' | 'setProperty' | 'removeProperty'>;
+    } satisfies Pick<GardenClient, 'properties' | 'setProperty' | 'removeProperty'>;
     const args = setVmMetadataArgs.parse(['vm-1', { director: 'd', index: 0, name: 'zookeeper/0', tags: { a: 'b' }, 'odd key/x': 'y' }]);
     assert.equal(await setVmMetadata({ garden, vms }, args, call), null);
     assert.deepEqual(set.sort(), [
@@ -61,7 +61,7 @@ describe('set_vm_metadata through the built CPI (emulator)', () => {
     assert.equal(properties['bosh.agent_id'], 'agent-1');
   });
 
-  it('opens one Garden connection for all its requests (info, then one per changed key)', async () => {
+  it("opens one Garden connection for all its requests (the list, the VM's properties, then one per changed key)", async () => {
     env.garden.resetRecords();
     const run = await runCpi(
       env.configPath,
@@ -70,7 +70,11 @@ describe('set_vm_metadata through the built CPI (emulator)', () => {
     assert.equal(run.response.error, null, JSON.stringify(run.response));
     assert.deepEqual(
       env.garden.requests.map((r) => `${r.method} ${r.path}`),
-      [`GET /containers/${VM}/info`, ...['director', 'deployment', 'name'].map((key) => `PUT /containers/${VM}/properties/bosh.${key}`)],
+      [
+        'GET /containers',
+        `GET /containers/${VM}/properties`,
+        ...['director', 'deployment', 'name'].map((key) => `PUT /containers/${VM}/properties/bosh.${key}`),
+      ],
     );
     assert.equal(env.garden.connectionCount(), 1);
   });

@@ -415,7 +415,7 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
       assert.deepEqual(await env.leaks(), NO_LEAKS);
     });
 
-    it('attach_disk and detach_disk of our VM make one Garden request (info); a failing Garden refuses them, changing nothing', async () => {
+    it('attach_disk and detach_disk of our VM make one Garden request (the list of handles); a failing Garden refuses them, changing nothing', async () => {
       const [vm] = await env.ok<[string]>('create_vm', ['agent-a', stemcellCid, {}, NETWORKS, [], {}]);
       const disk = await env.ok<string>('create_disk', [32, {}, vm]);
       env.garden.resetRecords();
@@ -423,7 +423,7 @@ describe('faults through bin/cpi', { concurrency: true }, () => {
       await env.ok('detach_disk', [vm, disk]);
       assert.deepEqual(
         env.garden.requests.map((request) => `${request.method} ${request.path}`),
-        [`GET /containers/${vm}/info`, `GET /containers/${vm}/info`],
+        ['GET /containers', 'GET /containers'],
       );
       env.garden.injectFault({ path: /.*/, status: 500, message: 'injected 500 on every route' });
       try {

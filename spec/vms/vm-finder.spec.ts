@@ -12,13 +12,14 @@ describe('VmFinder', () => {
   let dirs: { state_dir: string; host_ephemeral_bind_mounts_dir: string; host_persistent_bind_mounts_dir: string };
   const asked: string[] = [];
   const garden = {
-    info: async (handle: string) => {
-      asked.push(handle);
-      if (handle === 'down') throw new GardenUnreachable('connect ECONNREFUSED', { route: 'GET /containers/down/info', code: 'ECONNREFUSED' });
-      if (handle === 'running' || handle === 'upstream-made') return {} as Awaited<ReturnType<GardenClient['info']>>;
-      throw new GardenContainerNotFound(`unknown handle: ${handle}`, { route: `GET /containers/${handle}/info`, handle });
+    list: async () => {
+      asked.push('list');
+      return ['running', 'upstream-made'];
     },
-  } satisfies Pick<GardenClient, 'info'>;
+  } satisfies Pick<GardenClient, 'list'>;
+  const downGarden = {
+    list: async () => Promise.reject(new GardenUnreachable('connect ECONNREFUSED', { route: 'GET /containers', code: 'ECONNREFUSED' })),
+  } satisfies Pick<GardenClient, 'list'>;
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'vm-finder-spec-'));
@@ -37,13 +38,26 @@ describe('VmFinder', () => {
     assert.equal(await finder.find('restarted'), 'gone', 'host records do not make a VM exist');
     assert.equal(await finder.find('upstream-restarted'), 'gone');
     assert.equal(await finder.find('never-made'), 'never');
-    assert.deepEqual(asked, ['running', 'upstream-made', 'restarted', 'upstream-restarted', 'never-made']);
+    assert.deepEqual(asked, ['list', 'list', 'list', 'list', 'list']);
+  });
+
+  it("asks for the list of handles, never a container's info (gdn runs the OCI runtime for info: 31 ms, the list 1.2 ms)", async () => {
+    const routes: string[] = [];
+    const both = {
+      list: async () => (routes.push('GET /containers'), ['running']),
+      info: async (handle: string) => (routes.push(`GET /containers/${handle}/info`), {} as Awaited<ReturnType<GardenClient['info']>>),
+    };
+    const finder = createVmFinder({ garden: both, dirs });
+    assert.equal(await finder.find('running'), 'present');
+    await finder.requirePresent('running');
+    assert.equal(await finder.find('restarted'), 'gone');
+    assert.deepEqual(routes, ['GET /containers', 'GET /containers', 'GET /containers']);
   });
 
   it('rethrows what is not a "no such container" answer: it cannot tell', async () => {
-    const finder = createVmFinder({ garden, dirs });
-    await assert.rejects(finder.find('down'), GardenUnreachable);
-    await assert.rejects(finder.requirePresent('down'), GardenUnreachable);
+    const finder = createVmFinder({ garden: downGarden, dirs });
+    await assert.rejects(finder.find('running'), GardenUnreachable);
+    await assert.rejects(finder.requirePresent('running'), GardenUnreachable);
   });
 
   it('requirePresent answers VMNotFound naming the state', async () => {

@@ -24,7 +24,11 @@ export type ContainerOutcome<T> = { found: true; value: T } | { found: false };
  * tell, so it says so rather than guess.
  */
 export interface VmFinder {
-  /** One Garden request (the container's info) plus stats of the VM's host dirs. */
+  /**
+   * One Garden request (the list of handles) plus stats of the VM's host dirs. Not the container's info:
+   * gdn answers the list from memory (1.2 ms on real gdn, curl median) but runs the OCI runtime for info
+   * (31 ms), and has_vm, set_vm_metadata, attach_disk, detach_disk and reboot_vm all ask.
+   */
   find(vmCid: string): Promise<VmState>;
   /** find, then VMNotFound (naming the state) unless the container is present. */
   requirePresent(vmCid: string): Promise<void>;
@@ -35,7 +39,7 @@ export interface VmFinder {
 }
 
 export interface VmFinderDeps {
-  garden: Pick<GardenClient, 'info'>;
+  garden: Pick<GardenClient, 'list'>;
   dirs: VmDirsConfig;
 }
 
@@ -79,8 +83,8 @@ export function createVmFinder(deps: VmFinderDeps): VmFinder {
 
   async function find(vmCid: string): Promise<VmState> {
     assertPlainId('VM', vmCid);
-    const [container, leftovers] = await Promise.all([tryContainer(vmCid, () => deps.garden.info(vmCid)), hostStateLeft(vmCid)]);
-    if (container.found) return 'present';
+    const [handles, leftovers] = await Promise.all([deps.garden.list(), hostStateLeft(vmCid)]);
+    if (handles.includes(vmCid)) return 'present';
     return leftovers ? 'gone' : 'never';
   }
 
