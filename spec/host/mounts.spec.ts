@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createCommandRunner } from '../../src/host/command-runner';
 import { createHostMounts, decodeMountPath, parseMountInfo } from '../../src/host/mounts';
 import { silentLogger } from '../../src/log/logger';
+import { spawnedDuring } from '../support/spawned-during';
 import { untilRunningIn } from '../support/until-running-in';
 
 const runner = createCommandRunner();
@@ -210,6 +211,45 @@ describe('createHostMounts (real mounts, root)', () => {
     await mounts.unmountRecursive(top);
     assert.deepEqual(await mounts.mountsUnder(top), []);
     assert.deepEqual(await mounts.loopDevicesFor(image), []);
+  });
+
+  it('unmounts what no loop device backs under several dirs with one umount process', async () => {
+    const first = join(root, 'one');
+    const second = join(root, 'two');
+    await mkdir(join(first, 'sys', 'run'), { recursive: true });
+    await mkdir(second);
+    // delete_vm's shape: a self-bound dir with mounts inside it, another self-bound dir.
+    await mounts.bindOntoItself(first, {});
+    await mkdir(join(first, 'sys', 'run'), { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', join(first, 'sys', 'run')]);
+    await mounts.bindOntoItself(second, {});
+    assert.equal((await mounts.mountsUnder(first)).length + (await mounts.mountsUnder(second)).length, 3);
+    assert.deepEqual(await spawnedDuring(() => mounts.unmountRecursive(first, second)), ['umount']);
+    assert.deepEqual([...(await mounts.mountsUnder(first)), ...(await mounts.mountsUnder(second))], []);
+  });
+
+  it('goes one mount at a time when the one umount fails (busy), and names the process holding the bind mount', async () => {
+    const held = join(root, 'held');
+    const free = join(root, 'free');
+    await mkdir(held);
+    await mkdir(free);
+    await mounts.bindOntoItself(held, {});
+    await mounts.bindOntoItself(free, {});
+    const holder = spawn('sleep', ['300'], { cwd: held, stdio: 'ignore' });
+    try {
+      await untilRunningIn(holder.pid!, held);
+      await assert.rejects(mounts.unmountRecursive(held, free), (error: Error) => {
+        assert.match(error.message, /'.*held' is still busy after 3 unmount attempts/);
+        // The process in the bind-mounted dir, not every user of the filesystem below it (fuser -m would say).
+        assert.match(error.message, new RegExp(`held by: pid ${holder.pid} \\(sleep 300\\)$`));
+        return true;
+      });
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((resolve) => holder.once('exit', resolve));
+    }
+    await mounts.unmountRecursive(held, free);
+    assert.deepEqual([...(await mounts.mountsUnder(held)), ...(await mounts.mountsUnder(free))], []);
   });
 
   it('gives up on a busy mount after bounded retries, naming the process that holds it', async () => {

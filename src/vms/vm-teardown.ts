@@ -54,8 +54,8 @@ export function createVmTeardown(deps: VmTeardownDeps): VmTeardown {
    */
   async function unmountAndRemove(dirs: readonly string[]): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
+      await deps.mounts.unmountRecursive(...dirs);
       for (const dir of dirs) {
-        await deps.mounts.unmountRecursive(dir);
         const left = await deps.mounts.mountsUnder(dir);
         if (left.length > 0) throw new CloudError(`Still mounted under '${dir}': ${left.map((m) => m.target).join(', ')}`);
       }
