@@ -159,10 +159,10 @@ describe('a Garden that is slow but answers within the deadline (emulator)', () 
   });
 
   it('has_vm waits for a 500 ms answer, and gives up on a 20 s one at 2 s', async () => {
-    emulator.injectFault({ method: 'GET', path: '/containers/:handle/info', delayMs: 500, times: 1 });
+    emulator.injectFault({ method: 'GET', path: '/containers', delayMs: 500, times: 1 });
     const slow = await timed(configPath, 'has_vm', [VM]);
     assert.equal(slow.run.response.result, false, JSON.stringify(slow.run.response));
-    emulator.injectFault({ method: 'GET', path: '/containers/:handle/info', delayMs: 20_000, times: 1 });
+    emulator.injectFault({ method: 'GET', path: '/containers', delayMs: 20_000, times: 1 });
     const hung = await timed(configPath, 'has_vm', [VM]);
     assert.equal(hung.run.response.error?.ok_to_retry, true, JSON.stringify(hung.run.response));
     assert.match(hung.run.response.error?.message ?? '', /no complete answer within 2 s/);
