@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDiskImages } from '../../src/disks/disk-images';
 import { CommandFailed, createCommandRunner, type CommandRunner } from '../../src/host/command-runner';
@@ -63,6 +63,15 @@ describe('DiskImages (real images)', () => {
     await mkdir(join(fixture.config.disks_dir, 'snapshots'), { recursive: true });
     assert.equal(await fixture.services.images.exists('snapshots'), false);
     assert.equal(await fixture.services.images.exists('no-such-disk'), false);
+  });
+
+  it('removes nothing for a cid that names a directory, such as the snapshots dir, as for an unknown cid', async () => {
+    const snapshots = join(fixture.config.disks_dir, 'snapshots');
+    await mkdir(snapshots, { recursive: true });
+    await writeFile(join(snapshots, 'kept-snapshot'), 'image');
+    await fixture.services.images.remove('snapshots');
+    assert.equal(await readFile(join(snapshots, 'kept-snapshot'), 'utf8'), 'image');
+    await fixture.services.images.remove('no-such-disk');
   });
 
   it('grows the image and its filesystem (df grows after mount), keeping the data', async () => {

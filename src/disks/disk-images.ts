@@ -76,7 +76,10 @@ export function createDiskImages(deps: DiskImagesDeps): DiskImages {
     async remove(diskCid) {
       const paths = diskPaths(deps.config, diskCid);
       await withContext(`Removing disk '${diskCid}'`, async () => {
-        await rm(paths.image, { force: true });
+        // A directory is no disk (`<disks_dir>/snapshots` is named by the cid 'snapshots'): left alone, as
+        // an unknown cid.
+        const found = await lstat(paths.image).catch(() => undefined);
+        if (found !== undefined && !found.isDirectory()) await rm(paths.image, { force: true });
         await rm(paths.stateDir, { recursive: true, force: true });
       });
     },
