@@ -6,6 +6,9 @@ import { writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 
 const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`.padStart(8);
+// Tests cancelled because their parent failed (a hook threw, a suite timed out, a subtest was not awaited)
+// are named on one line: their own error says only that they were cancelled.
+const CANCELLED_SHOWN = 10;
 
 function firstLines(error) {
   const cause = error?.cause ?? error;
@@ -15,6 +18,7 @@ function firstLines(error) {
 
 export default async function* suiteReporter(source) {
   const failures = new Map(); // file -> failed tests inside its suites
+  const cancelled = new Map(); // file -> names of the tests cancelled by their parent
   const durations = {}; // file -> ms of its top-level suites, for SUITE_DURATIONS_FILE
   for await (const event of source) {
     const data = event.data ?? {};
@@ -22,10 +26,11 @@ export default async function* suiteReporter(source) {
     if (event.type === 'test:stdout' || event.type === 'test:stderr') {
       yield data.message;
     } else if (event.type === 'test:fail' && data.nesting > 0) {
-      // Only the innermost failures are worth a line: their suites fail because of them. A test cancelled by
-      // its parent says nothing of why (a failed hook, a timeout): the parent's own line says it.
+      // Only the innermost failures are worth a line: their suites fail because of them.
       const failureType = data.details?.error?.failureType;
-      if (failureType !== 'subtestsFailed' && failureType !== 'cancelledByParent') {
+      if (failureType === 'cancelledByParent') {
+        cancelled.set(file, [...(cancelled.get(file) ?? []), data.name]);
+      } else if (failureType !== 'subtestsFailed') {
         const list = failures.get(file) ?? [];
         list.push(`    ✗ ${data.name}\n      ${firstLines(data.details?.error)}`);
         failures.set(file, list);
@@ -42,8 +47,14 @@ export default async function* suiteReporter(source) {
         if (data.details?.error?.failureType !== 'subtestsFailed' || list.length === 0) {
           list.unshift(`      ${firstLines(data.details?.error)}`);
         }
+        const names = cancelled.get(file) ?? [];
+        if (names.length > 0) {
+          const more = names.length > CANCELLED_SHOWN ? `, and ${names.length - CANCELLED_SHOWN} more` : '';
+          list.push(`    ✗ cancelled when their parent failed: ${names.slice(0, CANCELLED_SHOWN).join(', ')}${more}`);
+        }
         yield `${list.join('\n')}\n`;
         failures.delete(file);
+        cancelled.delete(file);
       }
     }
   }

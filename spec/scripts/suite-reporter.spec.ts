@@ -36,6 +36,15 @@ describe('a test fails', () => {
 describe('all good', () => {
   it('passes', () => {});
 });
+describe('a subtest not awaited', () => {
+  it('parent', (t) => {
+    t.test('forgotten child', async () => new Promise((resolve) => setTimeout(resolve, 200)));
+  });
+});
+describe('suite times out', { timeout: 300 }, () => {
+  it('slow test', async () => new Promise((resolve) => setTimeout(resolve, 2000)));
+  it('next test', () => {});
+});
 `;
 
 describe('suite reporter', () => {
@@ -68,17 +77,24 @@ describe('suite reporter', () => {
       .join('\n');
   }
 
-  it("prints a suite's failed before hook, not the tests it cancelled", () => {
+  it("prints a suite's failed before hook first, and names the tests it cancelled on one line", () => {
     const text = block('before hook throws');
-    assert.match(text, /^FAIL /);
-    assert.match(text, /gdn did not answer \/ping/);
-    assert.doesNotMatch(text, /cancelled/);
+    assert.match(text, /^FAIL .*\n\s+gdn did not answer \/ping\n/);
+    assert.match(text, /✗ cancelled when their parent failed: cancelled one, cancelled two$/);
+    assert.doesNotMatch(text, /did not finish before its parent/);
   });
 
   it("prints a nested suite's failed hook under its top-level suite", () => {
     const text = block('nested before hook throws');
     assert.match(text, /✗ inner\n\s+inner hook broke/);
-    assert.doesNotMatch(text, /cancelled three/);
+    assert.match(text, /cancelled when their parent failed: cancelled three/);
+  });
+
+  it('names a subtest its parent did not await, and the tests of a suite that timed out', () => {
+    assert.match(block('a subtest not awaited'), /cancelled when their parent failed: forgotten child/);
+    const timedOut = block('suite times out');
+    assert.match(timedOut, /timed out after 300ms/);
+    assert.match(timedOut, /cancelled when their parent failed: slow test, next test/);
   });
 
   it('prints a failed after hook of a suite whose tests passed', () => {
