@@ -228,6 +228,40 @@ describe('createHostMounts (real mounts, root)', () => {
     assert.deepEqual([...(await mounts.mountsUnder(first)), ...(await mounts.mountsUnder(second))], []);
   });
 
+  it('unmounts a mount hidden under a later mount over its parent dir, with a loop-mounted disk beside it', async () => {
+    const ephemeral = join(root, 'eph');
+    const persistent = join(root, 'pers');
+    await mkdir(join(ephemeral, 'sys', 'run'), { recursive: true });
+    await mkdir(join(persistent, 'disk'), { recursive: true });
+    // What a VM can leave: a tmpfs at sys/run, then another over sys that hides it (umount of sys/run then
+    // answers "not mounted"); a disk makes every mount come off one at a time.
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', join(ephemeral, 'sys', 'run')]);
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', join(ephemeral, 'sys')]);
+    const image = join(root, 'beside.img');
+    makeExt4Image(image);
+    await mounts.mountImage(image, join(persistent, 'disk'));
+    try {
+      await mounts.unmountRecursive(ephemeral, persistent);
+      assert.deepEqual([...(await mounts.mountsUnder(ephemeral)), ...(await mounts.mountsUnder(persistent))], []);
+      assert.deepEqual(await loopDevicesAfterRelease(image), []);
+    } finally {
+      forceCleanup(ephemeral);
+      forceCleanup(persistent);
+    }
+  });
+
+  it('says a mount that umount cannot reach is hidden, at once, instead of retrying', async () => {
+    const dir = join(root, 'hidden-one');
+    await mkdir(join(dir, 'sys', 'run'), { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', join(dir, 'sys', 'run')]);
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', join(dir, 'sys')]);
+    try {
+      await assert.rejects(mounts.unmount(join(dir, 'sys', 'run')), /umount cannot reach it: a mount over a parent dir hides it/);
+    } finally {
+      forceCleanup(dir);
+    }
+  });
+
   it('goes one mount at a time when the one umount fails (busy), and names the process holding the bind mount', async () => {
     const held = join(root, 'held');
     const free = join(root, 'free');

@@ -223,18 +223,25 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
     });
   }
 
-  /** Unmounts the top mount at `target` with bounded retries while busy. */
-  async function unmountTop(target: string, top: MountEntry): Promise<void> {
+  /**
+   * Unmounts the top mount at `target` with bounded retries while busy. Resolves false when umount says
+   * nothing is mounted there: gone already, or hidden under a later mount over a parent dir.
+   */
+  async function unmountTop(target: string, top: MountEntry): Promise<boolean> {
     const backingFile = await loopBackingFile(top.source);
     const autoclear = backingFile !== null && (await isAutoclear(top.source));
     let delay = firstDelay;
+    let unmounted = true;
     for (let attempt = 1; ; attempt += 1) {
       try {
         await runner.run('umount', [target]);
         break;
       } catch (error) {
         const text = failureText(error);
-        if (/not mounted|no mount point specified/i.test(text)) break;
+        if (/not mounted|no mount point specified/i.test(text)) {
+          unmounted = false;
+          break;
+        }
         if (!/busy/i.test(text)) throw error;
         if (attempt >= busyAttempts) {
           throw new CloudError(`'${target}' is still busy after ${attempt} unmount attempts; held by: ${await holdersOf(target, top)}`, {
@@ -248,6 +255,7 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
     }
     await releaseLoop(top.source, backingFile, autoclear);
     if (backingFile !== null) await untilTornDown(top.source);
+    return unmounted;
   }
 
   /**
@@ -281,7 +289,9 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
         const stack = (await readMounts()).filter((entry) => entry.target === path);
         const top = stack[stack.length - 1];
         if (top === undefined) return;
-        await unmountTop(path, top);
+        if (!(await unmountTop(path, top)) && (await readMounts()).some((entry) => entry.mountId === top.mountId)) {
+          throw new CloudError(`'${path}' is mounted but umount cannot reach it: a mount over a parent dir hides it`);
+        }
       }
       throw new CloudError(`'${path}' is still mounted after 64 unmounts`);
     });
@@ -319,6 +329,10 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
       await withContext(`Unmounting everything under '${dirs.join("', '")}'`, async () => {
         const roots = await Promise.all(dirs.map(canonical));
         let batchTried = false;
+        // Mounts umount said were not mounted while mountinfo lists them: hidden under a later mount over a
+        // parent dir (a tmpfs over /var/vcap/data/sys after one over .../sys/run). Passed over until some other
+        // mount comes off, which may uncover them.
+        const hidden = new Set<number>();
         for (let round = 0; round < 1024; round += 1) {
           const mounts = (await readMounts()).map((entry, index) => ({ entry, index }));
           const under = mounts.filter(({ entry }) => roots.some((root) => isAtOrUnder(entry.target, root)));
@@ -343,8 +357,12 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
               continue;
             }
           }
-          const first = under[0]!;
-          await unmountTop(first.entry.target, first.entry);
+          const first = under.find(({ entry }) => !hidden.has(entry.mountId));
+          if (first === undefined) {
+            throw new CloudError(`umount cannot reach what is mounted at ${under.map(({ entry }) => `'${entry.target}'`).join(', ')}`);
+          }
+          if (await unmountTop(first.entry.target, first.entry)) hidden.clear();
+          else hidden.add(first.entry.mountId);
         }
         throw new CloudError(`mounts under '${roots.join("', '")}' keep reappearing`);
       });
