@@ -1,4 +1,5 @@
 import { mkdir, symlink } from 'node:fs/promises';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import type { CommandRunner } from '../host/command-runner';
 import { ensurePrivateDir } from '../host/private-dirs';
@@ -25,6 +26,16 @@ export interface VmRootfs {
 export interface VmRootfsDeps {
   dirs: VmDirsConfig;
   runner: Pick<CommandRunner, 'run'>;
+  /** The running kernel's release, as `uname -r` prints it (default: os.release()). */
+  kernelRelease?: string;
+}
+
+/** overlayfs takes `volatile` from Linux 5.10 (its documentation, "Volatile mount"); an unreadable release: no. */
+export function volatileOverlaySupported(kernelRelease: string): boolean {
+  const match = /^(\d+)\.(\d+)/.exec(kernelRelease);
+  if (!match) return false;
+  const [major, minor] = [Number(match[1]), Number(match[2])];
+  return major > 5 || (major === 5 && minor >= 10);
 }
 
 /**
@@ -50,14 +61,13 @@ export function createVmRootfs(deps: VmRootfsDeps): VmRootfs {
         // overlayfs reads its dirs from one comma-separated option string, where ',' ':' and '\' in a
         // path would need escaping; relative names resolved against `dir` (the mount's cwd) need none.
         await symlink(stemcellDir, join(dir, 'lower'));
-        const mountWith = (options: string) =>
-          deps.runner.run('mount', ['-t', 'overlay', 'overlay', '-o', options, 'root'], { cwd: dir, timeoutMs: 60_000 });
         // volatile: unmounting a plain overlay syncs the whole filesystem below its upper dir (the host's
         // store disk), so delete_vm would wait for every dirty page on it, a freshly unpacked stemcell
         // included (~300 ms measured on real gdn; docs/vm-rootfs.md). A VM's root never outlives a host
-        // crash (its container is gone), so nothing is lost. Kernels before 5.10 refuse the option: the
-        // mount is retried without it, and a second failure is the one reported.
-        await mountWith(`${OVERLAY_OPTIONS},volatile`).catch(() => mountWith(OVERLAY_OPTIONS));
+        // crash (its container is gone), so nothing is lost. Chosen by the kernel's release rather than by
+        // retrying a failed mount, so that a mount failing for another reason reports its own error.
+        const options = volatileOverlaySupported(deps.kernelRelease ?? release()) ? `${OVERLAY_OPTIONS},volatile` : OVERLAY_OPTIONS;
+        await deps.runner.run('mount', ['-t', 'overlay', 'overlay', '-o', options, 'root'], { cwd: dir, timeoutMs: 60_000 });
       });
       return rawRootfsUri(root);
     },
