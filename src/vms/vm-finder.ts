@@ -27,7 +27,7 @@ export interface VmFinder {
   /**
    * One Garden request (the list of handles) plus stats of the VM's host dirs. Not the container's info:
    * gdn answers the list from memory (1.2 ms on real gdn, curl median) but runs the OCI runtime for info
-   * (31 ms), and has_vm, set_vm_metadata, attach_disk, detach_disk and reboot_vm all ask.
+   * (31 ms), and has_vm, set_vm_metadata, attach_disk and detach_disk ask.
    */
   find(vmCid: string): Promise<VmState>;
   /** find, then VMNotFound (naming the state) unless the container is present. */
