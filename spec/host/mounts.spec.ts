@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCommandRunner } from '../../src/host/command-runner';
@@ -349,6 +349,68 @@ describe('HostMounts.unmount and a loop device the kernel is still releasing (st
       });
       await standIn.unmount('/vms/vm-1/disk-1');
       assert.equal((await readFile(join(sys, 'loop7', 'size'), 'utf8')).trim(), '0', 'unmount returned while the device still had its size');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('HostMounts.mountImage and a loop device handed over with a stale size (stand-in sysfs)', () => {
+  // Under load the kernel can hand `mount -o loop` a loop device it is still releasing, with the size and
+  // cached filesystem of the image mounted before: a disk grown by resize_disk came up with its old size.
+  async function standIn(sizesMb: number[]) {
+    const dir = await mkdtemp(join(tmpdir(), 'loop-stale-'));
+    const sys = join(dir, 'block');
+    await mkdir(join(sys, 'loop7', 'loop'), { recursive: true });
+    const mountInfo = join(dir, 'mountinfo');
+    await writeFile(mountInfo, '');
+    const image = join(dir, 'disk-1');
+    await writeFile(image, '');
+    await truncate(image, 96 * 1024 * 1024);
+    const calls: string[] = [];
+    const runner = {
+      async run(command: string) {
+        calls.push(command);
+        if (command === 'mount') {
+          const mb = sizesMb[calls.filter((call) => call === 'mount').length - 1] ?? 96;
+          await writeFile(join(sys, 'loop7', 'loop', 'backing_file'), `${image}\n`);
+          await writeFile(join(sys, 'loop7', 'size'), `${mb * 2048}\n`);
+          await writeFile(mountInfo, '100 1 7:7 / /vms/vm-1/disk-1 rw,relatime shared:50 - ext4 /dev/loop7 rw\n');
+        } else {
+          await writeFile(mountInfo, '');
+          await rm(join(sys, 'loop7', 'loop', 'backing_file'), { force: true });
+          await writeFile(join(sys, 'loop7', 'size'), '0\n');
+        }
+        return { stdout: '', stderr: '' };
+      },
+    };
+    const mounts = createHostMounts(runner as never, silentLogger, { mountInfoPath: mountInfo, sysBlockDir: sys, sleep: async () => undefined });
+    return { dir, image, calls, mounts, mountInfo };
+  }
+
+  it('mounts again when the device is not the size of the image, and keeps the right one', async () => {
+    const { dir, image, calls, mounts, mountInfo } = await standIn([32, 96]);
+    try {
+      await mounts.mountImage(image, '/vms/vm-1/disk-1');
+      assert.deepEqual(calls, ['mount', 'umount', 'mount']);
+      assert.match(await readFile(mountInfo, 'utf8'), /\/vms\/vm-1\/disk-1 /);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives up after three stale devices, leaving nothing mounted, and says why', async () => {
+    const { dir, image, calls, mounts, mountInfo } = await standIn([32, 32, 32]);
+    try {
+      await assert.rejects(mounts.mountImage(image, '/vms/vm-1/disk-1'), (error: Error) => {
+        assert.match(
+          error.message,
+          /^Loop-mounting '.*disk-1' at '\/vms\/vm-1\/disk-1': the kernel gave \/dev\/loop7 with 33554432 bytes for a 100663296-byte image 3 times/,
+        );
+        return true;
+      });
+      assert.deepEqual(calls, ['mount', 'umount', 'mount', 'umount', 'mount', 'umount']);
+      assert.equal(await readFile(mountInfo, 'utf8'), '');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

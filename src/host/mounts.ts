@@ -121,6 +121,8 @@ const defaultSleep = (ms: number): Promise<void> => new Promise((done) => setTim
 /** How long, and how often, an unmount waits for the kernel to finish releasing a loop device (untilTornDown). */
 const TEARDOWN_WAIT_MS = 2000;
 const TEARDOWN_POLL_MS = 10;
+/** Mounts of an image through a loop device with a stale size before giving up (mountImage). */
+const STALE_LOOP_ATTEMPTS = 3;
 
 export function createHostMounts(runner: CommandRunner, logger: Logger, options: HostMountsOptions = {}): HostMounts {
   const busyAttempts = options.busyAttempts ?? 10;
@@ -276,6 +278,22 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
     logger.warn('Loop device still has a size after its release', { device, waitedMs: TEARDOWN_WAIT_MS });
   }
 
+  /**
+   * The loop device now mounted at `target` when its size is not the image's: the kernel handed
+   * `mount -o loop` a device it was still releasing, with the old size and the old filesystem cached
+   * (a disk grown by resize_disk, then attached, showed its old size under load; docs/host-hardening.md).
+   * Undefined when the sizes agree or nothing loop-backed is mounted there.
+   */
+  async function staleLoopSize(image: string, target: string): Promise<{ device: string; deviceBytes: number; imageBytes: number } | undefined> {
+    const device = (await mountsAt(target)).at(-1)?.source;
+    if (device === undefined || !/^loop\d+$/.test(basename(device))) return undefined;
+    const sectors = (await readFile(`${sysBlock}/${basename(device)}/size`, 'utf8').catch(() => '')).trim();
+    const imageBytes = (await stat(image)).size;
+    // sysfs counts 512-byte sectors; an unreadable size is not evidence of anything.
+    if (!/^\d+$/.test(sectors) || Number(sectors) * 512 === imageBytes) return undefined;
+    return { device, deviceBytes: Number(sectors) * 512, imageBytes };
+  }
+
   async function mountsAt(target: string): Promise<MountEntry[]> {
     const path = await canonical(target);
     return (await readMounts()).filter((entry) => entry.target === path);
@@ -375,7 +393,19 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
 
     async mountImage(image, target) {
       await withContext(`Loop-mounting '${image}' at '${target}'`, async () => {
-        await runner.run('mount', ['--no-canonicalize', '-o', 'loop', image, target]);
+        for (let attempt = 1; ; attempt += 1) {
+          await runner.run('mount', ['--no-canonicalize', '-o', 'loop', image, target]);
+          const stale = await staleLoopSize(image, target);
+          if (stale === undefined) return;
+          await unmount(target);
+          if (attempt >= STALE_LOOP_ATTEMPTS) {
+            throw new CloudError(
+              `the kernel gave ${stale.device} with ${stale.deviceBytes} bytes for a ${stale.imageBytes}-byte image ${attempt} times (a loop device still being released)`,
+              { okToRetry: true },
+            );
+          }
+          logger.warn('Loop device came with a stale size; mounting again', { image, ...stale, attempt });
+        }
       });
     },
 
