@@ -268,11 +268,9 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
    * a device still bound (held elsewhere, e.g. by a container's mount) or already reused is not waited for.
    */
   async function untilTornDown(device: string): Promise<void> {
-    const name = basename(device);
     for (let waited = 0; waited < TEARDOWN_WAIT_MS; waited += TEARDOWN_POLL_MS) {
       if ((await loopBackingFile(device)) !== null) return;
-      const sectors = (await readFile(`${sysBlock}/${name}/size`, 'utf8').catch(() => '0')).trim();
-      if (sectors === '0') return;
+      if (((await loopSizeBytes(device)) ?? 0) === 0) return; // unreadable: the device is gone
       await sleep(TEARDOWN_POLL_MS);
     }
     logger.warn('Loop device still has a size after its release', { device, waitedMs: TEARDOWN_WAIT_MS });
@@ -287,11 +285,17 @@ export function createHostMounts(runner: CommandRunner, logger: Logger, options:
   async function staleLoopSize(image: string, target: string): Promise<{ device: string; deviceBytes: number; imageBytes: number } | undefined> {
     const device = (await mountsAt(target)).at(-1)?.source;
     if (device === undefined || !/^loop\d+$/.test(basename(device))) return undefined;
-    const sectors = (await readFile(`${sysBlock}/${basename(device)}/size`, 'utf8').catch(() => '')).trim();
+    const deviceBytes = await loopSizeBytes(device);
     const imageBytes = (await stat(image)).size;
-    // sysfs counts 512-byte sectors; an unreadable size is not evidence of anything.
-    if (!/^\d+$/.test(sectors) || Number(sectors) * 512 === imageBytes) return undefined;
-    return { device, deviceBytes: Number(sectors) * 512, imageBytes };
+    // An unreadable size is not evidence of anything.
+    if (deviceBytes === undefined || deviceBytes === imageBytes) return undefined;
+    return { device, deviceBytes, imageBytes };
+  }
+
+  /** A block device's size in bytes from sysfs (which counts 512-byte sectors); undefined when unreadable. */
+  async function loopSizeBytes(device: string): Promise<number | undefined> {
+    const sectors = (await readFile(`${sysBlock}/${basename(device)}/size`, 'utf8').catch(() => '')).trim();
+    return /^\d+$/.test(sectors) ? Number(sectors) * 512 : undefined;
   }
 
   async function mountsAt(target: string): Promise<MountEntry[]> {
